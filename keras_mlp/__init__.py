@@ -1,0 +1,14 @@
+"""keras-mlp: the all-MLP vision networks (MLP-Mixer, ResMLP, gMLP, feed-forward-only ViT) as Keras models.
+
+>>> import keras_mlp
+>>> model = keras_mlp.create_model("gmlp_ti16_224", image_size=32, num_blocks=2, num_classes=10)
+>>> model.output_shape
+(None, 10)
+"""
+from keras_mlp import layers
+from keras_mlp.models import GMLP, FeedForwardViT, MLPMixer, MLPTrunk, ResMLP
+from keras_mlp.registry import VARIANTS, Preprocessing, Variant, create_model, get_variant, list_models
+
+__version__ = "0.1.0"
+__all__ = ["FeedForwardViT", "GMLP", "MLPMixer", "MLPTrunk", "Preprocessing", "ResMLP", "VARIANTS", "Variant",
+           "create_model", "get_variant", "layers", "list_models"]

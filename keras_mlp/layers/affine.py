@@ -1,0 +1,52 @@
+"""ResMLP's per-channel `Affine` (α ⊙ x + β, its replacement for LayerNorm) and `LayerScale` (γ ⊙ x).
+
+Reference: Touvron et al. 2021, "ResMLP: Feedforward networks for image classification with data-efficient
+training" (arXiv:2105.03404), and CaiT's LayerScale (arXiv:2103.17239).
+"""
+from __future__ import annotations
+
+from keras_mlp.backend import keras, serializable, tf
+
+
+@serializable
+class Affine(keras.layers.Layer):
+    """Per-channel affine transform α ⊙ x + β over the last axis; α starts at 1 and β at 0."""
+
+    def build(self, input_shape):
+        dim = (input_shape[-1],)
+        self.alpha = self.add_weight(name="alpha", shape=dim, initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=dim, initializer="zeros")
+        self.built = True
+
+    def call(self, x):
+        return x * tf.cast(self.alpha, x.dtype) + tf.cast(self.beta, x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@serializable
+class LayerScale(keras.layers.Layer):
+    """Per-channel scale γ ⊙ x of a residual branch.
+
+    Args:
+        init_value: float. Initial value of every γ (0.1 for depth 12, 1e-5 for 24, 1e-6 deeper in ResMLP).
+    """
+
+    def __init__(self, init_value: float = 1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.init_value = init_value
+
+    def build(self, input_shape):
+        self.gamma = self.add_weight(name="gamma", shape=(input_shape[-1],),
+                                     initializer=keras.initializers.Constant(self.init_value))
+        self.built = True
+
+    def call(self, x):
+        return x * tf.cast(self.gamma, x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "init_value": self.init_value}

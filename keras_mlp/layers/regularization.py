@@ -1,0 +1,30 @@
+"""Stochastic depth (Huang et al. 2016), as timm's `DropPath`: drop a residual branch per sample."""
+from __future__ import annotations
+
+from keras_mlp.backend import keras, serializable
+
+
+@serializable
+class DropPath(keras.layers.Dropout):
+    """Drops the whole branch of a sample with probability `rate` and scales kept ones by 1 / (1 - rate).
+
+    This is Keras' `Dropout` with a per-sample noise shape (None, 1, ..., 1), so seeding, training-only
+    behaviour and serialisation come from Keras itself.
+
+    Args:
+        rate: float in [0, 1). Drop probability.
+        seed: int or None. Seed of the drop mask.
+    """
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs):
+        kwargs.pop("noise_shape", None)
+        super().__init__(rate, seed=seed, **kwargs)
+
+    def build(self, input_shape):
+        self.noise_shape = (None,) + (1,) * (len(input_shape) - 1)
+        super().build(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("noise_shape", None)
+        return config

@@ -1,0 +1,8 @@
+"""The four model families, each a subclass of the one trunk."""
+from keras_mlp.models.ff_vit import FeedForwardViT
+from keras_mlp.models.gmlp import GMLP
+from keras_mlp.models.mixer import MLPMixer
+from keras_mlp.models.resmlp import ResMLP
+from keras_mlp.models.trunk import MLPTrunk
+
+__all__ = ["FeedForwardViT", "GMLP", "MLPMixer", "MLPTrunk", "ResMLP"]
