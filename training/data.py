@@ -1,0 +1,252 @@
+"""Datasets for training and export: tfds by name, local image folders, and the embedded `digits`.
+
+`digits` is scikit-learn's bundled copy of the UCI handwritten digits (1,797 8x8 images, values 0..16), so
+the main job needs no network. It is served as 3-channel RGB (grey replicated, scaled to 0..255) with a fixed
+stratified 80/20 split: `train_test_split(range(1797), test_size=0.2, stratify=y, random_state=0)`
+(1,437 train / 360 test images).
+
+Every split is a `tf.data` pipeline (never inside the model): decode, resize (or random-resized crop),
+augmentation (`training.augment`), normalisation `(x / 255 - mean) / std`, batching, prefetch. Training
+order and augmentation are functions of (seed, epoch, position), so a resumed run sees the same batches.
+"""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from training.augment import Augmenter, element_seed, random_resized_crop
+
+DIGITS_SPLIT_SEED = 0
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+KNOWN_TFDS = ("cifar10", "cifar100", "imagenette", "oxford_flowers102", "imagenet2012")
+_TEST_SPLITS = ("test", "validation", "val")
+
+
+class DataUnavailableError(ValueError):
+    """The dataset is not on this machine and downloading was not allowed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What a model and a client need to know about a dataset."""
+
+    name: str
+    num_classes: int
+    class_names: tuple[str, ...]
+    num_train: int
+    num_test: int
+
+
+# === digits ===
+def _digits_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_digits(return_X_y=True)
+    train, test = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=DIGITS_SPLIT_SEED)
+    idx = train if split == "train" else test
+    images = np.repeat((x[idx].reshape(-1, 8, 8, 1) * (255.0 / 16.0)).astype("float32"), 3, axis=-1)
+    return images, y[idx].astype("int32")
+
+
+# === image folders ===
+def _folder_files(root: str, split: str) -> tuple[list[str], list[int], tuple[str, ...]]:
+    """Files and labels of `root/<class>/*` (stratified 80/20 split, seed 0) or `root/<split>/<class>/*`."""
+    from sklearn.model_selection import train_test_split
+
+    split_dirs = {s: os.path.join(root, s) for s in ("train", *_TEST_SPLITS) if os.path.isdir(os.path.join(root, s))}
+    base = split_dirs.get("train", root)
+    classes = tuple(sorted(d for d in os.listdir(base) if os.path.isdir(os.path.join(base, d))))
+    if not classes:
+        raise ValueError(f"Image folder {root!r} has no class sub-folders. Lay it out as root/<class>/*.jpg or "
+                         "root/{train,test}/<class>/*.jpg.")
+
+    def listing(folder):
+        files, labels = [], []
+        for label, cls in enumerate(classes):
+            names = sorted(f for f in os.listdir(os.path.join(folder, cls)) if f.lower().endswith(IMAGE_EXTENSIONS))
+            files += [os.path.join(folder, cls, f) for f in names]
+            labels += [label] * len(names)
+        return files, labels
+
+    if "train" in split_dirs:
+        test_dir = next((split_dirs[s] for s in _TEST_SPLITS if s in split_dirs), None)
+        if split != "train" and test_dir is None:
+            raise ValueError(f"Image folder {root!r} has train/ but no test/ or val/ folder.")
+        return (*listing(split_dirs["train"] if split == "train" else test_dir), classes)
+    files, labels = listing(root)
+    train, test = train_test_split(np.arange(len(files)), test_size=0.2, stratify=labels, random_state=0)
+    idx = train if split == "train" else test
+    return [files[i] for i in idx], [labels[i] for i in idx], classes
+
+
+def _decode(path):
+    return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+
+
+# === tfds ===
+def _tfds_dir(data_dir: str | None) -> str:
+    return os.path.expanduser(data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets")
+
+
+def _tfds_builder(name: str, data_dir: str | None, download: bool):
+    """The prepared tfds builder of `name`; fails fast (no network) when it is not prepared and not downloading."""
+    import tensorflow_datasets as tfds
+
+    base = name.split("/")[0].split(":")[0]
+    if base not in tfds.list_builders(with_community_datasets=False):
+        raise ValueError(f"Unknown dataset {name!r}. Choose 'digits', an image folder path, or a tfds "
+                         f"image-classification dataset, e.g. {', '.join(KNOWN_TFDS)}.")
+    root = _tfds_dir(data_dir)
+    prepared = glob.glob(os.path.join(root, base, "**", "dataset_info.json"), recursive=True)
+    if not prepared and not download:
+        manual = " (imagenet2012 needs its tar files in <data_dir>/downloads/manual/)" if base == "imagenet2012" else ""
+        raise DataUnavailableError(
+            f"Dataset {name!r} is not prepared under {root}. Pass --download (download=True) to fetch it with "
+            f"tfds{manual}, or --data-dir pointing at a prepared tensorflow_datasets directory, or use the "
+            "offline dataset 'digits'.")
+    builder = tfds.builder(name, data_dir=data_dir)
+    if download:
+        builder.download_and_prepare()
+    return builder
+
+
+def _tfds_split(builder, split: str) -> str:
+    splits = builder.info.splits
+    if split == "train":
+        return "train"
+    for candidate in _TEST_SPLITS:
+        if candidate in splits:
+            return candidate
+    raise ValueError(f"Dataset {builder.name!r} has no test/validation split (has {sorted(splits)}).")
+
+
+def dataset_info(name: str, *, data_dir: str | None = None, download: bool = False) -> DatasetInfo:
+    """Classes and split sizes of `name` ("digits", an image folder, or a prepared tfds dataset)."""
+    if name == "digits":
+        return DatasetInfo("digits", 10, tuple(str(i) for i in range(10)), 1437, 360)
+    if os.path.isdir(name):
+        train, _, classes = _folder_files(name, "train")
+        test, _, _ = _folder_files(name, "test")
+        return DatasetInfo(os.path.basename(os.path.normpath(name)), len(classes), classes, len(train), len(test))
+    builder = _tfds_builder(name, data_dir, download)
+    label = builder.info.features["label"]
+    return DatasetInfo(name, label.num_classes, tuple(label.names), builder.info.splits["train"].num_examples,
+                       builder.info.splits[_tfds_split(builder, "test")].num_examples)
+
+
+def _source(name: str, split: str, image_size: tuple[int, int], data_dir, download):
+    """(dataset of (image float32 [0, 255] HWC, label int32), kind, cache-friendly) before augmentation.
+
+    Digits are resized here (cheap, cacheable); natural images stay at their size for the crop.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"Unknown split {split!r}; use 'train' or 'test'.")
+    if name == "digits":
+        images, labels = _digits_arrays(split)
+        ds = tf.data.Dataset.from_tensor_slices((images, labels))
+        return ds.map(lambda x, y: (tf.image.resize(x, image_size, method="bilinear"), y)), "digits", True
+    if os.path.isdir(name):
+        files, labels, _ = _folder_files(name, split)
+        ds = tf.data.Dataset.from_tensor_slices((files, np.asarray(labels, "int32")))
+        return ds.map(lambda f, y: (tf.cast(_decode(f), tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE), \
+            "natural", False
+    builder = _tfds_builder(name, data_dir, download)
+    ds = builder.as_dataset(split=_tfds_split(builder, split), as_supervised=True, shuffle_files=False)
+    shape = builder.info.features["image"].shape
+    small = None not in shape and np.prod(shape) * builder.info.splits["train"].num_examples <= 2e8
+    return ds.map(lambda x, y: (tf.cast(x, tf.float32), tf.cast(y, tf.int32))), "natural", small
+
+
+def _center_crop(image, size, crop_pct: float, method: str):
+    """Resize the shorter side to size / crop_pct, then crop the centre (timm/DeiT evaluation)."""
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    target = tf.cast(tf.math.ceil(tf.cast(max(size), tf.float32) / crop_pct), tf.float32)
+    scale = target / tf.reduce_min(shape)
+    image = tf.image.resize(image, tf.cast(tf.round(shape * scale), tf.int32), method=method)
+    return tf.image.resize_with_crop_or_pad(image, size[0], size[1])
+
+
+def build_pipeline(name: str, split: str, *, image_size, mean, std, batch_size: int, augmenter: Augmenter | None = None,
+                   seed: int = 0, epoch: int = 0, skip_batches: int = 0, shuffle: bool = False,
+                   drop_remainder: bool = False, one_hot: int = 0, label_smoothing: float = 0.0,
+                   num_shards: int = 1, shard_index: int = 0, crop_pct: float = 0.875,
+                   interpolation: str = "bilinear", data_dir=None, download: bool = False) -> tf.data.Dataset:
+    """The full pipeline of one epoch; `one_hot` > 0 yields (soft) one-hot labels of that many classes.
+
+    Order and augmentation depend only on (seed, epoch, position): batches `skip_batches`.. of epoch `epoch`
+    are the same whether or not the epoch was started before. `num_shards`/`shard_index` split the examples
+    between input pipelines (multi-worker); `batch_size` is then this pipeline's batch.
+    """
+    size = tuple(int(s) for s in image_size)
+    ds, kind, cacheable = _source(name, split, size, data_dir, download)
+    if cacheable:
+        ds = ds.cache()
+    if shuffle:
+        count = int(ds.cardinality()) if int(ds.cardinality()) > 0 else 10_000
+        shuffle_seed = (seed * 1_000_003 + epoch * 7_919 + 12_345) % 2**31
+        ds = ds.shuffle(min(count, 50_000), seed=shuffle_seed, reshuffle_each_iteration=False)
+    if num_shards > 1:
+        ds = ds.shard(num_shards, shard_index)
+    mean = tf.constant(mean, tf.float32)
+    std = tf.constant(std, tf.float32)
+    method = "bicubic" if interpolation == "bicubic" else "bilinear"
+
+    def prepare(index, example):
+        image, label = example
+        if kind == "natural":
+            if augmenter is not None and augmenter.kind == "natural":
+                image = random_resized_crop(image, size, element_seed(seed, epoch, index), method=method)
+            else:
+                image = _center_crop(image, size, crop_pct, method)
+            image = tf.clip_by_value(image, 0.0, 255.0)
+        if augmenter is not None:
+            image = augmenter.example(image, element_seed(seed, epoch, index * num_shards + shard_index))
+        return image, label
+
+    ds = ds.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+
+    def finish(index, batch):
+        images, labels = batch
+        if one_hot:
+            labels = tf.one_hot(labels, one_hot)
+            if augmenter is not None and augmenter.mixes:
+                seed_b = element_seed(seed, epoch, -(index * num_shards + shard_index) - 2)
+                images, labels = augmenter.batch(images, labels, seed_b)
+            if label_smoothing:
+                labels = labels * (1.0 - label_smoothing) + label_smoothing / one_hot
+        return (images / 255.0 - mean) / std, labels
+
+    ds = ds.enumerate().map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if skip_batches:
+        ds = ds.skip(skip_batches)
+    options = tf.data.Options()
+    options.deterministic = True
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def load_dataset(name: str, split: str, *, image_size: tuple[int, int], mean, std, batch_size: int,
+                 augment: bool = False, seed: int = 0, data_dir: str | None = None, download: bool = False,
+                 shuffle: bool | None = None, drop_remainder: bool = False) -> tf.data.Dataset:
+    """Batches of (images float32 NHWC normalised as (x / 255 - mean) / std, labels int32) of `split`.
+
+    `augment` applies the dataset's light training augmentation (digits jitter, or random-resized crop +
+    flip); `shuffle` defaults to `split == "train"`.
+
+    >>> ds = load_dataset("digits", "test", image_size=(16, 16), mean=(0.5,) * 3, std=(0.5,) * 3, batch_size=360)
+    >>> images, labels = next(iter(ds))
+    >>> images.shape, labels.dtype.name, float(images.numpy().min())
+    (TensorShape([360, 16, 16, 3]), 'int32', -1.0)
+    """
+    augmenter = None
+    if augment:
+        augmenter = Augmenter("digits" if name == "digits" else "natural")
+    return build_pipeline(name, split, image_size=image_size, mean=mean, std=std, batch_size=batch_size,
+                          augmenter=augmenter, seed=seed, shuffle=split == "train" if shuffle is None else shuffle,
+                          drop_remainder=drop_remainder, data_dir=data_dir, download=download)
