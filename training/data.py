@@ -173,10 +173,11 @@ def _center_crop(image, size, crop_pct: float, method: str):
 
 def build_pipeline(name: str, split: str, *, image_size, mean, std, batch_size: int, augmenter: Augmenter | None = None,
                    seed: int = 0, epoch: int = 0, skip_batches: int = 0, shuffle: bool = False,
-                   drop_remainder: bool = False, one_hot: int = 0, label_smoothing: float = 0.0,
+                   drop_remainder: bool = False, one_hot: int = 0,
                    num_shards: int = 1, shard_index: int = 0, crop_pct: float = 0.875,
                    interpolation: str = "bilinear", data_dir=None, download: bool = False) -> tf.data.Dataset:
-    """The full pipeline of one epoch; `one_hot` > 0 yields (soft) one-hot labels of that many classes.
+    """The full pipeline of one epoch; `one_hot` > 0 yields one-hot labels of that many classes (mixed by
+    MixUp/CutMix when the augmenter has them).
 
     Order and augmentation depend only on (seed, epoch, position): batches `skip_batches`.. of epoch `epoch`
     are the same whether or not the epoch was started before. `num_shards`/`shard_index` split the examples
@@ -218,8 +219,6 @@ def build_pipeline(name: str, split: str, *, image_size, mean, std, batch_size: 
             if augmenter is not None and augmenter.mixes:
                 seed_b = element_seed(seed, epoch, -(index * num_shards + shard_index) - 2)
                 images, labels = augmenter.batch(images, labels, seed_b)
-            if label_smoothing:
-                labels = labels * (1.0 - label_smoothing) + label_smoothing / one_hot
         return (images / 255.0 - mean) / std, labels
 
     ds = ds.enumerate().map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -1,0 +1,104 @@
+"""The training configuration: one flat, JSON-friendly dataclass; recipes (`training.recipes`) set its fields.
+
+The learning rate given is the one for `lr_batch_size` images per step and is scaled linearly with the
+global batch (Goyal et al. 2017; DeiT: lr = 5e-4 * batch / 512).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+
+class UsageError(ValueError):
+    """Bad input the user can fix; the CLI prints the message and exits with status 2."""
+
+
+# Fields that do not change what is trained: a work directory may be resumed with other values.
+RUNTIME_FIELDS = ("strategy", "data_dir", "download", "export", "checkpoint_every", "keep_checkpoints",
+                  "eval_batch_size", "verbose")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a run depends on. Saved as `config.json` in the work directory."""
+
+    # Model: a registry name plus constructor overrides (image_size, patch_size, num_blocks, ...).
+    model: str = "mixer_s16_224"
+    model_overrides: dict = dataclasses.field(default_factory=dict)
+    drop_path_rate: float = 0.0
+    # Data.
+    dataset: str = "digits"
+    data_dir: str | None = None
+    download: bool = False
+    augment: str = "auto"  # auto | digits | natural | none
+    jitter: float = 0.1
+    rand_augment: list | None = None  # [num_ops, magnitude], e.g. [2, 9] (DeiT: rand-m9-mstd0.5)
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    label_smoothing: float = 0.1
+    # Optimisation.
+    epochs: int = 30
+    batch_size: int = 64  # global
+    optimizer: str = "adamw"  # adamw | lamb
+    lr: float = 1e-3
+    lr_batch_size: int = 0  # 0: lr is used as given
+    min_lr: float = 1e-5
+    warmup_epochs: float = 1.0
+    weight_decay: float = 0.05
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    clip_norm: float | None = 1.0
+    use_ema: bool = False
+    ema_momentum: float = 0.9999
+    mixed_precision: str | None = None  # None | mixed_bfloat16 | mixed_float16
+    # Run.
+    seed: int = 0
+    deterministic: bool = False
+    strategy: str = "auto"
+    checkpoint_every: int = 100  # steps
+    keep_checkpoints: int = 2
+    eval_batch_size: int = 256
+    export: str = "all"  # export modes after training ("none" to skip)
+    verbose: int = 1
+
+    @property
+    def peak_lr(self) -> float:
+        return self.lr * self.batch_size / self.lr_batch_size if self.lr_batch_size else self.lr
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that define the run (everything but the runtime fields)."""
+        return {k: v for k, v in json.loads(self.to_json()).items() if k not in RUNTIME_FIELDS}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UsageError(f"Unknown config key(s) {unknown}. Known keys: {', '.join(sorted(known))}.")
+        return cls(**values)
+
+
+def parse_value(text: str):
+    """A `--set key=value` value: JSON when it parses (numbers, true, null, lists), else the string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def apply_overrides(values: dict, assignments: list[str]) -> dict:
+    """Apply `key=value` strings; `model.<arg>=v` goes into `model_overrides`."""
+    values = {**values, "model_overrides": dict(values.get("model_overrides", {}))}
+    for item in assignments:
+        if "=" not in item:
+            raise UsageError(f"--set expects key=value, got {item!r} (e.g. --set epochs=10 or --set model.num_blocks=4).")
+        key, text = item.split("=", 1)
+        if key.startswith("model."):
+            values["model_overrides"][key[len("model."):]] = parse_value(text)
+        else:
+            values[key] = parse_value(text)
+    return values

@@ -1,0 +1,294 @@
+"""One trainer for every tf.distribute strategy: a custom distributed step, step checkpoints, exact resume.
+
+Keras 3 `Model.fit` fails under MultiWorkerMirroredStrategy (keras-team/keras#20585), so the step is our own:
+`strategy.run` computes each replica's loss (scaled by the global batch, `tf.nn.compute_average_loss`) and
+gradients, the gradients are summed across replicas, clipped by global norm once, and applied by the Keras
+optimizer; `strategy.reduce` gives the step's loss. The same code runs on one device, Mirrored, MultiWorker
+and TPU strategies. Data order and augmentation depend only on (seed, epoch, position) and the checkpoint
+holds model, optimizer (with EMA), step and training time, so a killed run resumes where its last checkpoint
+was taken; with `deterministic` (op determinism) the result is bit-identical to an uninterrupted run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import keras_mlp
+from training import data as data_lib
+from training import workdir
+from training.augment import Augmenter
+from training.config import TrainConfig, UsageError
+from training.distribute import is_chief, make_strategy, task
+from training.optim import make_optimizer
+
+MIXED_PRECISION = (None, "mixed_bfloat16", "mixed_float16")
+
+
+_SCALARS = tf.compat.v1.SummaryMetadata(plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name="scalars"))
+
+
+def scalar(tag: str, value: float) -> None:
+    """A TensorBoard scalar via `tf.summary.write` (what `tf.summary.scalar` does, without needing the
+    tensorboard package installed; TensorBoard reads it the same way)."""
+    tf.summary.write(tag, tf.constant(value, tf.float32), metadata=_SCALARS)
+
+
+class NaNLossError(UsageError):
+    """The loss stopped being finite; training stopped and the last good checkpoint was kept."""
+
+
+def _check(config: TrainConfig) -> tuple[keras_mlp.Variant, data_lib.DatasetInfo]:
+    """Validate names and numbers before anything is built or written."""
+    try:
+        variant = keras_mlp.get_variant(config.model)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    if config.mixed_precision not in MIXED_PRECISION:
+        raise UsageError(f"Unknown mixed_precision {config.mixed_precision!r}; use one of {MIXED_PRECISION}.")
+    for name in ("epochs", "batch_size", "checkpoint_every", "eval_batch_size"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise UsageError(f"`{name}` must be a positive integer, got {value!r}.")
+    if config.augment not in ("auto", "digits", "natural", "none"):
+        raise UsageError(f"Unknown augment {config.augment!r}; use auto, digits, natural or none.")
+    try:
+        info = data_lib.dataset_info(config.dataset, data_dir=config.data_dir, download=config.download)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    if config.batch_size > info.num_train:
+        raise UsageError(f"batch_size {config.batch_size} exceeds the {info.num_train} training images of "
+                         f"{info.name!r}. Pass a smaller --batch-size.")
+    return variant, info
+
+
+def build_model(config: TrainConfig, info: data_lib.DatasetInfo) -> keras.Model:
+    """The registry model with the dataset's classes, the recipe's stochastic depth and the overrides."""
+    overrides = {"num_classes": info.num_classes, "drop_path_rate": config.drop_path_rate,
+                 **config.model_overrides}
+    try:
+        return keras_mlp.create_model(config.model, **overrides)
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"Cannot build {config.model!r} with {config.model_overrides}: {err}") from err
+
+
+def _augmenter(config: TrainConfig) -> Augmenter:
+    kind = config.augment if config.augment != "auto" else ("digits" if config.dataset == "digits" else "natural")
+    return Augmenter(kind, rand_augment=config.rand_augment, mixup_alpha=config.mixup,
+                     cutmix_alpha=config.cutmix, jitter=config.jitter)
+
+
+def evaluate(model: keras.Model, dataset: tf.data.Dataset, predict=None) -> dict[str, float]:
+    """Top-1, top-5 and cross-entropy of `model` (logits) over a dataset of (images, int labels)."""
+    predict = predict or tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True)
+    top1 = top5 = total = 0
+    loss = 0.0
+    for images, labels in dataset:
+        logits = predict(images)
+        labels = tf.cast(labels, tf.int32)
+        loss += float(tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)))
+        top1 += int(tf.reduce_sum(tf.cast(tf.math.in_top_k(labels, logits, 1), tf.int32)))
+        top5 += int(tf.reduce_sum(tf.cast(tf.math.in_top_k(labels, logits, min(5, logits.shape[-1])), tf.int32)))
+        total += int(labels.shape[0])
+    return {"top1": top1 / total, "top5": top5 / total, "loss": loss / total, "examples": total}
+
+
+class Trainer:
+    """Builds strategy, model, optimizer, data and checkpoints for `config` in `work_dir`; `run()` trains."""
+
+    def __init__(self, config: TrainConfig, work_dir: str, *, resume: bool = False, overwrite: bool = False):
+        self.config, self.work_dir = config, work_dir
+        self.strategy = make_strategy(config.strategy)  # first: MultiWorkerMirrored must start before other ops
+        self.variant, self.info = _check(config)
+        replicas = self.strategy.num_replicas_in_sync
+        if config.batch_size % replicas:
+            raise UsageError(f"batch_size {config.batch_size} is not divisible by the {replicas} replicas of the "
+                             f"{type(self.strategy).__name__}. Pass a multiple of {replicas}, e.g. "
+                             f"--batch-size {max(replicas, config.batch_size // replicas * replicas)}.")
+        self.chief = is_chief(self.strategy)
+        continuing = workdir.check_work_dir(work_dir, config, resume=resume, overwrite=overwrite)
+        keras.utils.set_random_seed(config.seed)
+        if config.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        keras.mixed_precision.set_dtype_policy(config.mixed_precision or "float32")
+        self.steps_per_epoch = self.info.num_train // config.batch_size
+        self.total_steps = config.epochs * self.steps_per_epoch
+        with self.strategy.scope():
+            self.model = build_model(config, self.info)
+            self.optimizer = make_optimizer(config, self.steps_per_epoch)
+            self.optimizer.build(self.model.trainable_variables)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step,
+                                              train_seconds=self.seconds)
+        ckpt_dir = os.path.join(work_dir, "checkpoints")
+        self.reader = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=config.keep_checkpoints)
+        self.scratch = None if self.chief else os.path.join(work_dir, f".worker-{task()[1]}")
+        self.writer = self.reader if self.chief else tf.train.CheckpointManager(
+            self.checkpoint, os.path.join(self.scratch, "checkpoints"), max_to_keep=1)
+        workdir.prepare_work_dir(work_dir, config, overwrite=overwrite and not continuing, chief=self.chief)
+        self.start_step = workdir.restore(self.checkpoint, self.reader) if continuing else 0
+        self._train_step = self._make_train_step()
+        self._predict = tf.function(lambda x: tf.cast(self.model(x, training=False), tf.float32),
+                                    reduce_retracing=True)
+
+    # === Data ===
+    def _train_data(self, epoch: int, skip_steps: int):
+        config, strategy = self.config, self.strategy
+        pre = self.variant.preprocessing
+
+        def dataset_fn(ctx: tf.distribute.InputContext):
+            per_pipeline = strategy.num_replicas_in_sync // ctx.num_input_pipelines
+            return data_lib.build_pipeline(
+                config.dataset, "train", image_size=self.model.image_size, mean=pre.mean, std=pre.std,
+                batch_size=ctx.get_per_replica_batch_size(config.batch_size), augmenter=_augmenter(config),
+                seed=config.seed, epoch=epoch, skip_batches=skip_steps * per_pipeline, shuffle=True,
+                drop_remainder=True, one_hot=self.info.num_classes, num_shards=ctx.num_input_pipelines,
+                shard_index=ctx.input_pipeline_id, crop_pct=pre.crop_pct, interpolation=pre.interpolation,
+                data_dir=config.data_dir)
+
+        return iter(strategy.distribute_datasets_from_function(dataset_fn))
+
+    def test_data(self) -> tf.data.Dataset:
+        pre = self.variant.preprocessing
+        return data_lib.build_pipeline(self.config.dataset, "test", image_size=self.model.image_size,
+                                       mean=pre.mean, std=pre.std, batch_size=self.config.eval_batch_size,
+                                       crop_pct=pre.crop_pct, interpolation=pre.interpolation,
+                                       data_dir=self.config.data_dir)
+
+    # === Step ===
+    def _make_train_step(self):
+        model, optimizer, strategy = self.model, self.optimizer, self.strategy
+        global_batch, clip = self.config.batch_size, self.config.clip_norm
+        loss_fn = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=self.config.label_smoothing,
+                                                       reduction=None)
+        scaling = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+
+        def replica_step(images, labels):
+            variables = model.trainable_variables
+            with tf.GradientTape() as tape:
+                logits = tf.cast(model(images, training=True), tf.float32)
+                loss = tf.nn.compute_average_loss(loss_fn(labels, logits), global_batch_size=global_batch)
+                if model.losses:
+                    loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+                scaled = optimizer.scale_loss(loss) if scaling else loss
+            grads = tape.gradient(scaled, variables)
+            ctx = tf.distribute.get_replica_context()
+            grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+            scale = tf.cast(optimizer.dynamic_scale, tf.float32) if scaling else None
+            if clip:
+                grads = [g / scale for g in grads] if scaling else grads
+                grads, _ = tf.clip_by_global_norm(grads, clip)
+                grads = [g * scale for g in grads] if scaling else grads
+            # The Keras optimizer sums gradients over replicas again: hand it 1/R of the reduced sum.
+            replicas = ctx.num_replicas_in_sync
+            if replicas > 1:
+                grads = [g / replicas for g in grads]
+            optimizer.apply(grads, variables)
+            correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1), tf.argmax(labels, -1)), tf.float32))
+            return loss, correct
+
+        @tf.function
+        def train_step(iterator):
+            loss, correct = strategy.run(replica_step, args=next(iterator))
+            return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+                    strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None) / global_batch)
+
+        return train_step
+
+    def _save(self, step: int) -> None:
+        self.step.assign(step)
+        self.writer.save(checkpoint_number=step)
+
+    # === Loop ===
+    def run(self) -> dict:
+        """Train from the restored step to the end, evaluate, save model and results; the results dict."""
+        config, spe = self.config, self.steps_per_epoch
+        logs = os.path.join(self.work_dir, "logs", "train")
+        summary = tf.summary.create_file_writer(logs) if self.chief else tf.summary.create_noop_writer()
+        step = self.start_step
+        history = workdir.read_history(self.work_dir, step // spe) if self.chief else []
+        images_seen, session_start = 0, time.perf_counter()
+        test_ds = self.test_data()
+        if self.chief and config.verbose and step:
+            print(f"Resuming {self.work_dir} at step {step}/{self.total_steps} (epoch {step // spe + 1}).")
+        while step < self.total_steps:
+            epoch, first = divmod(step, spe)
+            iterator = self._train_data(epoch, first)
+            bar = keras.utils.Progbar(spe, verbose=config.verbose if self.chief else 0,
+                                      stateful_metrics=["lr", "test_top1"])
+            if self.chief and config.verbose:
+                print(f"Epoch {epoch + 1}/{config.epochs}")
+            losses, accs, start = [], [], time.perf_counter()
+            for index in range(first, spe):
+                loss, acc = (float(v) for v in self._train_step(iterator))
+                if not np.isfinite(loss):
+                    raise NaNLossError(self._nan_message(step, loss))
+                step += 1
+                images_seen += config.batch_size
+                losses.append(loss)
+                accs.append(acc)
+                lr = float(self.optimizer.learning_rate)
+                with summary.as_default(step=step):
+                    scalar("loss", loss)
+                    scalar("accuracy", acc)
+                    scalar("learning_rate", lr)
+                if step % config.checkpoint_every == 0 or index == spe - 1:
+                    self.seconds.assign_add(time.perf_counter() - start)
+                    start = time.perf_counter()
+                    self._save(step)
+                bar.update(index + 1, [("loss", loss), ("acc", acc), ("lr", lr)])
+            metrics = evaluate(self.model, test_ds, self._predict)
+            if self.chief and config.verbose:
+                print(f"  test top-1 {metrics['top1']:.4f}  top-5 {metrics['top5']:.4f}  loss {metrics['loss']:.4f}")
+            history.append({"epoch": epoch, "step": step, "loss": float(np.mean(losses)),
+                            "accuracy": float(np.mean(accs)), "test_loss": metrics["loss"],
+                            "test_top1": metrics["top1"], "test_top5": metrics["top5"], "lr": lr})
+            if self.chief:
+                with summary.as_default(step=step):
+                    scalar("test_top1", metrics["top1"])
+                    scalar("test_loss", metrics["loss"])
+                workdir.write_history(self.work_dir, history)
+        summary.flush()
+        return self._finish(images_seen, time.perf_counter() - session_start)
+
+    def _nan_message(self, step: int, loss: float) -> str:
+        latest = self.reader.latest_checkpoint
+        kept = (f"the last good checkpoint {latest} is kept" if latest else "no checkpoint was written yet")
+        return (f"Loss became {loss} at step {step + 1} (epoch {step // self.steps_per_epoch + 1}). Training "
+                f"stopped; {kept}. Lower the learning rate (e.g. --set lr={self.config.lr / 10:g}) or set "
+                "--set clip_norm=1.0, and rerun with --resume (or --overwrite to start again).")
+
+    def _finish(self, images_seen: int, session_seconds: float) -> dict:
+        config = self.config
+        if config.use_ema:
+            self.optimizer.finalize_variable_values(self.model.trainable_variables)
+        metrics = evaluate(self.model, self.test_data(), self._predict)
+        results = {
+            "model": config.model, "dataset": self.info.name, "test_top1": metrics["top1"],
+            "test_top5": metrics["top5"], "test_loss": metrics["loss"], "test_examples": metrics["examples"],
+            "epochs": config.epochs, "steps": self.total_steps, "global_batch_size": config.batch_size,
+            "train_seconds": float(self.seconds.numpy()),
+            "images_per_second": images_seen / session_seconds if images_seen else None,
+            "strategy": type(self.strategy).__name__, "replicas": self.strategy.num_replicas_in_sync,
+            "params": int(self.model.count_params()), "deterministic": config.deterministic,
+            "model_path": os.path.join(self.work_dir, workdir.MODEL),
+        }
+        if self.chief:
+            tmp = os.path.join(self.work_dir, ".tmp-" + workdir.MODEL)
+            self.model.save(tmp)
+            os.replace(tmp, os.path.join(self.work_dir, workdir.MODEL))
+            workdir.write_atomic(os.path.join(self.work_dir, workdir.RESULTS), json.dumps(results, indent=2) + "\n")
+        elif self.scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+        return results
+
+
+def train(config: TrainConfig, work_dir: str, *, resume: bool = False, overwrite: bool = False) -> dict:
+    """Train `config` in `work_dir` (see `Trainer`); returns the results written to results.json."""
+    return Trainer(config, work_dir, resume=resume, overwrite=overwrite).run()

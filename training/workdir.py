@@ -1,0 +1,126 @@
+"""The work directory of a run: resolved config, checkpoints, TensorBoard logs, CSV history, model, results.
+
+    work_dir/config.json      resolved TrainConfig (a different one is refused unless --resume/--overwrite)
+    work_dir/checkpoints/     tf.train.CheckpointManager: model + optimizer (+ EMA) + step, every N steps
+    work_dir/logs/            TensorBoard (tf.summary) scalars
+    work_dir/history.csv      one row per epoch
+    work_dir/model.keras      the final model;  work_dir/results.json  held-out metrics and timings
+Files are written atomically (temporary file + os.replace).
+"""
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import json
+import os
+import shutil
+import tempfile
+
+from training.config import TrainConfig, UsageError
+
+CONFIG, HISTORY, RESULTS, MODEL = "config.json", "history.csv", "results.json", "model.keras"
+OUTPUTS = (CONFIG, HISTORY, RESULTS, MODEL, "checkpoints", "logs", "export")
+
+
+class CorruptCheckpointError(UsageError):
+    """A checkpoint exists but cannot be restored; it is left in place."""
+
+
+def write_atomic(path: str, data: str | bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same folder and os.replace."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def check_work_dir(work_dir: str, config: TrainConfig, *, resume: bool = False, overwrite: bool = False) -> bool:
+    """Validate `work_dir` for `config` without writing; True when it holds a run to continue.
+
+    The same config (runtime fields aside) continues; a different one is refused unless `resume`
+    (continue with the new config, e.g. more epochs) or `overwrite` (start again). A folder with other
+    files that is not a work directory is refused.
+    """
+    if resume and overwrite:
+        raise UsageError("Pass either --resume or --overwrite, not both.")
+    if os.path.exists(work_dir) and not os.path.isdir(work_dir):
+        raise UsageError(f"Work directory {work_dir!r} is a file. Pass another --work-dir.")
+    path = os.path.join(work_dir, CONFIG)
+    if not os.path.exists(path):
+        stray = [f for f in os.listdir(work_dir) if not f.startswith(".")] if os.path.isdir(work_dir) else []
+        if stray and not overwrite:
+            raise UsageError(f"Work directory {work_dir!r} is not empty and holds no {CONFIG} (found "
+                             f"{', '.join(sorted(stray)[:5])}). Pass an empty or new --work-dir.")
+        return False
+    if overwrite:
+        return False
+    try:
+        with open(path) as f:
+            saved = TrainConfig.from_dict(json.load(f)).identity()
+    except (ValueError, TypeError) as err:
+        raise UsageError(f"{path} is not a valid config ({err}). Pass --overwrite to start again.") from err
+    current = config.identity()
+    if saved != current and not resume:
+        diff = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in sorted(set(saved) | set(current))
+                         if saved.get(k) != current.get(k))
+        raise UsageError(f"Work directory {work_dir!r} holds a different config ({diff}). Pass --resume to "
+                         "continue it with the new config, --overwrite to start again, or another --work-dir.")
+    return True
+
+
+def prepare_work_dir(work_dir: str, config: TrainConfig, *, overwrite: bool = False, chief: bool = True) -> None:
+    """Clear our outputs when overwriting, then write config.json (chief only)."""
+    if not chief:
+        return
+    if overwrite:
+        for name in OUTPUTS:
+            target = os.path.join(work_dir, name)
+            if os.path.isdir(target):
+                shutil.rmtree(target)
+            elif os.path.exists(target):
+                os.remove(target)
+    write_atomic(os.path.join(work_dir, CONFIG), config.to_json() + "\n")
+
+
+def restore(checkpoint, manager) -> int:
+    """Restore the latest checkpoint of `manager` into `checkpoint`; the step restored (0 if none)."""
+    latest = manager.latest_checkpoint
+    if latest is None:
+        return 0
+    try:
+        checkpoint.restore(latest).assert_existing_objects_matched()
+    except Exception as err:  # DataLossError, NotFoundError, AssertionError, ...: all mean "unusable"
+        files = ", ".join(sorted(glob.glob(latest + ".*"))) or latest
+        raise CorruptCheckpointError(
+            f"Checkpoint {latest} cannot be restored ({type(err).__name__}: {str(err).splitlines()[0][:200]}). "
+            f"Files kept: {files}. Move them away to resume from an older checkpoint, or pass --overwrite "
+            "to start again.") from err
+    return int(checkpoint.step.numpy())
+
+
+def write_history(work_dir: str, rows: list[dict]) -> None:
+    """Rewrite history.csv from `rows` (one dict per epoch)."""
+    if not rows:
+        return
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(os.path.join(work_dir, HISTORY), buffer.getvalue())
+
+
+def read_history(work_dir: str, before_epoch: int) -> list[dict]:
+    """Rows of history.csv for epochs < `before_epoch` (what a resumed run keeps)."""
+    path = os.path.join(work_dir, HISTORY)
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return [row for row in csv.DictReader(f) if int(row["epoch"]) < before_epoch]
