@@ -137,9 +137,19 @@ def create_model(name: str, **overrides) -> MLPTrunk:
 
 def markdown_table() -> str:
     """The README's model table, generated from the registry."""
-    rows = ["| name | family | patch | blocks | width | params | paper |", "|---|---|---|---|---|---|---|"]
+    rows = ["| name | family | patch | blocks | width | mixing | params | paper |", "|---|---|---|---|---|---|---|---|"]
     for name in list_models():
         v = VARIANTS[name]
-        rows.append(f"| `{name}` | {v.family.__name__} | {v.kwargs['patch_size']} | {v.kwargs['num_blocks']} | "
-                    f"{v.kwargs['hidden_dim']} | {v.params:,} | {v.paper} |")
+        args = {k: p.default for k, p in inspect.signature(v.family.__init__).parameters.items()} | v.kwargs
+        if "tokens_mlp_dim" in args:
+            mixing = f"token MLP {args['tokens_mlp_dim']}, channel MLP {args['channels_mlp_dim']}"
+        else:
+            mixing = f"MLP {args['mlp_ratio']:g}×" + (f", LayerScale {args['init_values']:g}" if "init_values" in args else "")
+            mixing += f", pos. grid {args['pos_embed_grid']}" if args.get("pos_embed_grid") else ""
+        rows.append(f"| `{name}` | {v.family.__name__} | {args['patch_size']} | {args['num_blocks']} | "
+                    f"{args['hidden_dim']} | {mixing} | {v.params:,} | {v.paper} |")
     return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

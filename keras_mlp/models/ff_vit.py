@@ -32,6 +32,7 @@ class FeedForwardViT(MLPTrunk):
     default_pooling = "token"
     class_token = True
     kernel_initializer = "trunc_normal"
+    head_initializer = "trunc_normal"
 
     def __init__(self, patch_size: int = 16, num_blocks: int = 12, hidden_dim: int = 192, mlp_ratio: float = 4.0,
                  pos_embed_grid=None, **kwargs):

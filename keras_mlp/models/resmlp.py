@@ -24,7 +24,7 @@ class ResMLP(MLPTrunk):
 
     Example:
     >>> ResMLP(patch_size=4, num_blocks=2, hidden_dim=32, image_size=16, num_classes=10).count_params()
-    12970
+    19594
     """
 
     block = "resmlp"

@@ -151,13 +151,27 @@ class MLPTrunk(keras.Model):
     def grid_size(self) -> tuple[int, int]:
         return (self.image_size[0] // self.patch_size, self.image_size[1] // self.patch_size)
 
+    @property
+    def input_spec(self):
+        """None, so that `call` (not Keras' generic spec check) reports a wrong input with the fix."""
+        return None
+
+    @input_spec.setter
+    def input_spec(self, value):
+        pass
+
     def call(self, inputs, training=None, mask=None):
         expected = (*self.image_size, self.num_channels)
         shape = tuple(inputs.shape)
-        if len(shape) != 4 or tuple(shape[1:]) != expected:
-            raise ValueError(f"{type(self).__name__} expects images of shape (batch, {expected[0]}, {expected[1]}, "
-                             f"{expected[2]}), got {shape}. Resize the images to {expected[0]}x{expected[1]} with "
-                             f"{expected[2]} channels, or build the model with input_shape={tuple(shape[1:])}.")
+        want = f"(batch, {expected[0]}, {expected[1]}, {expected[2]})"
+        if len(shape) != 4:
+            fix = "add a batch axis, e.g. images[None]" if len(shape) == 3 else "pass a 4-D batch of images"
+            raise ValueError(f"{type(self).__name__} expects images of shape {want}, got rank {len(shape)} "
+                             f"shape {shape}: {fix}.")
+        if tuple(shape[1:]) != expected:
+            raise ValueError(f"{type(self).__name__} expects images of shape {want}, got {shape}. Resize the images "
+                             f"to {expected[0]}x{expected[1]} with {expected[2]} channels, or build the model with "
+                             f"input_shape={tuple(shape[1:])}.")
         return super().call(inputs, training=training, mask=mask)
 
     def get_config(self) -> dict:

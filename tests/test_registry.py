@@ -1,0 +1,55 @@
+"""The registry against the papers' parameter counts; a registered variant missing from this table fails."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import keras_mlp
+from keras_mlp.backend import keras
+
+# 1000-class head at 224x224, from the papers' reference code (timm / vision_transformer / deit / lukemelas).
+EXPECTED_PARAMS = {
+    "mixer_s32_224": 19_104_624, "mixer_s16_224": 18_528_264, "mixer_b32_224": 60_293_428,
+    "mixer_b16_224": 59_880_472, "mixer_l32_224": 206_939_264, "mixer_l16_224": 208_196_168,
+    "mixer_h14_224": 432_350_952, "resmlp_12_224": 15_350_872, "resmlp_24_224": 30_020_680,
+    "resmlp_36_224": 44_690_488, "resmlp_b24_224": 115_736_776, "resmlp_big_24_224": 129_138_280,
+    "gmlp_ti16_224": 5_867_328, "gmlp_s16_224": 19_422_656, "gmlp_b16_224": 73_075_392,
+    "ff_ti16_224": 7_676_332, "ff_b16_224": 61_943_020, "ff_l32_224": 206_363_576,
+}
+
+
+def test_every_registered_variant_has_an_expected_count():
+    assert set(keras_mlp.list_models()) == set(EXPECTED_PARAMS)
+
+
+@pytest.mark.parametrize("name", keras_mlp.list_models())
+def test_exact_parameter_count(name):
+    model = keras_mlp.create_model(name)
+    try:
+        assert model.count_params() == EXPECTED_PARAMS[name] == keras_mlp.get_variant(name).params
+        assert model.name == name and model.get_layer("head").units == 1000
+    finally:
+        del model
+        keras.backend.clear_session()
+
+
+def test_list_models_filters_by_family():
+    assert keras_mlp.list_models("gmlp") == ["gmlp_b16_224", "gmlp_s16_224", "gmlp_ti16_224"]
+    assert all(n.startswith("ff_") for n in keras_mlp.list_models("ff"))
+
+
+def test_overrides_win_and_metadata_is_recorded():
+    model = keras_mlp.create_model("resmlp_24_224", image_size=32, num_blocks=1, num_classes=7)
+    assert model.get_layer("ResMLPBlock_0").init_values == 1e-5 and model.output_shape == (None, 7)
+    variant = keras_mlp.get_variant("resmlp_24_224")
+    assert variant.preprocessing.mean == (0.485, 0.456, 0.406) and variant.classifier == "head"
+    assert keras_mlp.get_variant("mixer_b16_224").preprocessing.std == (0.5, 0.5, 0.5)
+
+
+def test_readme_model_table_is_the_registry():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    table = keras_mlp.registry.markdown_table()
+    assert table in readme, "README model table is stale: paste `python -m keras_mlp.registry` output"
+    assert len(re.findall(r"^\| `", table, flags=re.M)) == len(EXPECTED_PARAMS)
