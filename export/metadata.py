@@ -1,0 +1,149 @@
+"""TFLite model metadata (normalisation + labels) for MediaPipe Tasks' ImageClassifier, and the JSON sidecar.
+
+Route (no tflite-support / mediapipe in our environment: their writers pin numpy<2 / protobuf<5, or fail to
+import): the `ModelMetadata` flatbuffer is encoded here with the `flatbuffers` package, table by table after
+the published schema `tensorflow_lite_support/metadata/metadata_schema.fbs` (v1.5.0, file identifier "M001"),
+stored as the model buffer named "TFLITE_METADATA" through the TFLite schema's object API that
+`ai_edge_litert` ships (`schema_py_generated`), and the labels file is appended as a zip archive, exactly the
+layout `tflite_support.metadata.MetadataPopulator` writes. MediaPipe then reads it (tested in a separate venv,
+`tests/test_export_mediapipe.py`).
+
+MediaPipe applies `(pixel - mean) / std` to 0..255 pixels, so our `(x / 255 - m) / s` becomes mean = 255·m,
+std = 255·s. Its ImageClassifier takes float32 or uint8 input: the int8-input files carry the same metadata
+but MediaPipe cannot run them (use the `int8_float_io` file there).
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+
+import flatbuffers
+
+METADATA_NAME = "TFLITE_METADATA"
+MIN_PARSER_VERSION = "1.0.0"
+_TENSOR_AXIS_LABELS = 2
+_IMAGE_PROPERTIES, _FEATURE_PROPERTIES, _NORMALIZATION_OPTIONS, _RGB = 2, 1, 1, 1
+
+
+def _table(builder: flatbuffers.Builder, fields: list) -> int:
+    """Build one table: `fields` is a list of (slot, kind, value) with kind in 'offset', 'uint8', 'uint32'."""
+    builder.StartObject(max((slot for slot, _, _ in fields), default=-1) + 1)
+    for slot, kind, value in fields:
+        if kind == "offset":
+            builder.PrependUOffsetTRelativeSlot(slot, value, 0)
+        elif kind == "uint8":
+            builder.PrependUint8Slot(slot, value, 0)
+        elif kind == "uint32":
+            builder.PrependUint32Slot(slot, value, 0)
+    return builder.EndObject()
+
+
+def _vector(builder: flatbuffers.Builder, offsets: list[int]) -> int:
+    builder.StartVector(4, len(offsets), 4)
+    for offset in reversed(offsets):
+        builder.PrependUOffsetTRelative(offset)
+    return builder.EndVector()
+
+
+def _floats(builder: flatbuffers.Builder, values) -> int:
+    builder.StartVector(4, len(values), 4)
+    for value in reversed(list(values)):
+        builder.PrependFloat32(float(value))
+    return builder.EndVector()
+
+
+def metadata_buffer(name: str, mean, std, image_size: tuple[int, int], labels_file: str,
+                    description: str = "") -> bytes:
+    """The `ModelMetadata` flatbuffer of an image classifier (schema slots noted inline)."""
+    b = flatbuffers.Builder(1024)
+    s = b.CreateString
+    # AssociatedFile{name:0, description:1, type:2}
+    labels = _table(b, [(0, "offset", s(labels_file)), (1, "offset", s("Class labels, one per line.")),
+                        (2, "uint8", _TENSOR_AXIS_LABELS)])
+    # NormalizationOptions{mean:0, std:1}; ProcessUnit{options_type:0, options:1}
+    norm = _table(b, [(0, "offset", _floats(b, [255.0 * m for m in mean])),
+                      (1, "offset", _floats(b, [255.0 * v for v in std]))])
+    unit = _table(b, [(0, "uint8", _NORMALIZATION_OPTIONS), (1, "offset", norm)])
+    # ImageSize{width:0, height:1}; ImageProperties{color_space:0, default_size:1};
+    # Content{content_properties_type:0, content_properties:1}
+    size = _table(b, [(0, "uint32", image_size[1]), (1, "uint32", image_size[0])])
+    image_props = _table(b, [(0, "uint8", _RGB), (1, "offset", size)])
+    image_content = _table(b, [(0, "uint8", _IMAGE_PROPERTIES), (1, "offset", image_props)])
+    feature_content = _table(b, [(0, "uint8", _FEATURE_PROPERTIES), (1, "offset", _table(b, []))])
+    # TensorMetadata{name:0, description:1, content:3, process_units:4, associated_files:6}
+    image = _table(b, [(0, "offset", s("images")), (1, "offset", s("RGB image, normalised by NormalizationOptions.")),
+                       (3, "offset", image_content), (4, "offset", _vector(b, [unit]))])
+    logits = _table(b, [(0, "offset", s("logits")), (1, "offset", s("Class logits (unnormalised scores).")),
+                        (3, "offset", feature_content), (6, "offset", _vector(b, [labels]))])
+    # SubGraphMetadata{name:0, input_tensor_metadata:2, output_tensor_metadata:3}
+    subgraph = _table(b, [(0, "offset", s("image_classifier")), (2, "offset", _vector(b, [image])),
+                          (3, "offset", _vector(b, [logits]))])
+    # ModelMetadata{name:0, description:1, version:2, subgraph_metadata:3, author:4, license:5,
+    #               min_parser_version:7}
+    root = _table(b, [(0, "offset", s(name)), (1, "offset", s(description or f"{name}: image classifier.")),
+                      (2, "offset", s("1")), (3, "offset", _vector(b, [subgraph])),
+                      (4, "offset", s("keras-mlp")), (5, "offset", s("Apache-2.0")),
+                      (7, "offset", s(MIN_PARSER_VERSION))])
+    b.Finish(root, file_identifier=b"M001")
+    return bytes(b.Output())
+
+
+def add_metadata(flatbuffer: bytes, *, name: str, mean, std, labels: list[str], labels_file: str) -> tuple[bytes, str]:
+    """`flatbuffer` with the metadata buffer and the zipped labels file; returns (bytes, note)."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.interpreter import Interpreter
+
+    details = Interpreter(model_content=flatbuffer).get_input_details()[0]
+    model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
+    model.metadata = [m for m in (model.metadata or []) if m.name.decode() != METADATA_NAME]
+    buffer = schema.BufferT()
+    buffer.data = list(metadata_buffer(name, mean, std, tuple(details["shape"][1:3]), labels_file))
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name = METADATA_NAME
+    entry.buffer = len(model.buffers) - 1
+    model.metadata.append(entry)
+    builder = flatbuffers.Builder(len(flatbuffer) + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    out = io.BytesIO(bytes(builder.Output()))
+    out.seek(0, io.SEEK_END)
+    with zipfile.ZipFile(out, "a", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr(labels_file, "\n".join(labels) + "\n")
+    note = ""
+    if details["dtype"].__name__ not in ("float32", "uint8"):
+        note = (f"input is {details['dtype'].__name__}: MediaPipe ImageClassifier takes float32 or uint8 input only; "
+                "use the int8_float_io file there.")
+    return out.getvalue(), note
+
+
+def read_metadata(flatbuffer: bytes) -> tuple[bytes | None, dict[str, bytes]]:
+    """(ModelMetadata bytes or None, {associated file name: content}) of a .tflite: the round trip check."""
+    from ai_edge_litert import schema_py_generated as schema
+    model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
+    data = None
+    for entry in model.metadata or []:
+        if entry.name.decode() == METADATA_NAME:
+            data = bytes(bytearray(model.buffers[entry.buffer].data))
+    files = {}
+    try:
+        with zipfile.ZipFile(io.BytesIO(flatbuffer)) as archive:
+            files = {n: archive.read(n) for n in archive.namelist()}
+    except zipfile.BadZipFile:
+        pass
+    return data, files
+
+
+def sidecar(model, mode: str, flatbuffer: bytes, labels: list[str], labels_file: str, mean, std, spec) -> dict:
+    """What an app needs beside the .tflite: input name/shape/dtype/quantisation, normalisation, labels."""
+    from export.parity import interpreter
+    it = interpreter(flatbuffer)
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    return {"model": model.name, "mode": mode, "input": {
+        "name": "images", "shape": [int(v) for v in inp["shape_signature"]], "dtype": inp["dtype"].__name__,
+        "quantization": {"scale": float(inp["quantization"][0]), "zero_point": int(inp["quantization"][1])},
+        "layout": "NHWC", "color": "RGB", "image_size": [int(spec.shape[1]), int(spec.shape[2])],
+        "normalization": {"formula": "(pixel / 255 - mean) / std", "mean": mean, "std": std}},
+        "output": {"name": "logits", "dtype": out["dtype"].__name__, "num_classes": len(labels),
+                   "quantization": {"scale": float(out["quantization"][0]),
+                                    "zero_point": int(out["quantization"][1])}},
+        "labels": labels, "labels_file": labels_file}

@@ -1,0 +1,158 @@
+"""Parity gate: run a TFLite file with `ai_edge_litert` (XNNPACK) and compare it with the float Keras model.
+
+Figures: max/mean absolute logit error, mean cosine similarity, top-1 agreement and, with labels, accuracy of
+both. Default thresholds per mode follow issue 4 (float32 max abs ≤ 1e-4 and 100% agreement; float16 ≥ 99.5%;
+quantised ≥ 98% agreement and accuracy within 1 point of float).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from export.convert import ExportError
+
+DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
+    "float32": {"max_abs": 1e-4, "agreement": 1.0},
+    "float16": {"agreement": 0.995},
+    **{m: {"agreement": 0.98, "accuracy_drop": 0.01}
+       for m in ("dynamic", "int8", "int8_float_io", "int16x8", "qat")},
+}
+
+
+@dataclasses.dataclass
+class ParityReport:
+    """Outcome of the gate for one file; `passed` is False with the reasons in `failures`."""
+
+    mode: str
+    num_images: int
+    max_abs: float
+    mean_abs: float
+    cosine: float
+    agreement: float
+    float_accuracy: float | None
+    tflite_accuracy: float | None
+    thresholds: dict
+    failures: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "passed": self.passed}
+
+
+def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    scale, zero = detail["quantization"]
+    if not scale:
+        return x.astype(detail["dtype"])
+    info = np.iinfo(detail["dtype"])
+    return np.clip(np.round(x / scale + zero), info.min, info.max).astype(detail["dtype"])
+
+
+def _dequantize(q: np.ndarray, detail: dict) -> np.ndarray:
+    scale, zero = detail["quantization"]
+    return q.astype(np.float32) if not scale else (q.astype(np.float32) - zero) * scale
+
+
+def interpreter(flatbuffer: bytes, num_threads: int | None = None):
+    """An `ai_edge_litert` Interpreter (XNNPACK on by default) with tensors allocated."""
+    from ai_edge_litert.interpreter import Interpreter
+    try:
+        it = Interpreter(model_content=flatbuffer, num_threads=num_threads)
+    except (ValueError, RuntimeError) as err:
+        raise ExportError(f"Not a valid TFLite model ({err}). Re-export it with keras-mlp-export.") from err
+    it.allocate_tensors()
+    return it
+
+
+def run_tflite(flatbuffer: bytes, images: np.ndarray, num_threads: int | None = None) -> np.ndarray:
+    """Float logits of `images` (N, H, W, C, normalised float) through the TFLite model; I/O (de)quantised.
+
+    Works for static batch-1 and dynamic-batch signatures (the latter resized to the full batch).
+    """
+    it = interpreter(flatbuffer, num_threads)
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    images = np.asarray(images, np.float32)
+    if tuple(inp["shape"][1:]) != images.shape[1:]:
+        raise ExportError(f"TFLite model expects images of shape {tuple(inp['shape'][1:])}, got "
+                          f"{images.shape[1:]}. Load the data at the model's image size.")
+    if inp["shape_signature"][0] == -1 and len(images) > 0:
+        it.resize_tensor_input(inp["index"], [len(images), *inp["shape"][1:]])
+        it.allocate_tensors()
+        it.set_tensor(inp["index"], _quantize(images, inp))
+        it.invoke()
+        return _dequantize(it.get_tensor(out["index"]), out)
+    batch = int(inp["shape"][0])
+    results = []
+    for start in range(0, len(images), batch):
+        chunk = images[start:start + batch]
+        pad = batch - len(chunk)
+        if pad:
+            chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), np.float32)])
+        it.set_tensor(inp["index"], _quantize(chunk, inp))
+        it.invoke()
+        results.append(_dequantize(it.get_tensor(out["index"]), out)[: batch - pad])
+    return np.concatenate(results)
+
+
+def compare(reference: np.ndarray, logits: np.ndarray, labels: np.ndarray | None, mode: str,
+            thresholds: dict | None = None) -> ParityReport:
+    """Parity figures of `logits` against the float `reference` and the failures against the thresholds."""
+    limits = {**DEFAULT_THRESHOLDS.get(mode, {}), **(thresholds or {})}
+    diff = np.abs(reference - logits)
+    norms = np.linalg.norm(reference, axis=1) * np.linalg.norm(logits, axis=1)
+    cos = np.where(norms > 0, np.sum(reference * logits, axis=1) / np.maximum(norms, 1e-30),
+                   np.all(diff == 0, axis=1).astype(np.float64))
+    agreement = float(np.mean(reference.argmax(1) == logits.argmax(1)))
+    float_acc = tflite_acc = None
+    if labels is not None:
+        labels = np.asarray(labels).reshape(-1)
+        float_acc = float(np.mean(reference.argmax(1) == labels))
+        tflite_acc = float(np.mean(logits.argmax(1) == labels))
+    report = ParityReport(mode, len(reference), float(diff.max()), float(diff.mean()), float(cos.mean()),
+                          agreement, float_acc, tflite_acc, limits, [])
+    if "max_abs" in limits and report.max_abs > limits["max_abs"]:
+        report.failures.append(f"max abs logit error {report.max_abs:.3g} > {limits['max_abs']:.3g}")
+    if "mean_abs" in limits and report.mean_abs > limits["mean_abs"]:
+        report.failures.append(f"mean abs logit error {report.mean_abs:.3g} > {limits['mean_abs']:.3g}")
+    if "cosine" in limits and report.cosine < limits["cosine"]:
+        report.failures.append(f"cosine {report.cosine:.5f} < {limits['cosine']}")
+    if "agreement" in limits and agreement < limits["agreement"]:
+        report.failures.append(f"top-1 agreement {agreement:.2%} < {limits['agreement']:.2%}")
+    if "accuracy_drop" in limits and float_acc is not None and float_acc - tflite_acc > limits["accuracy_drop"]:
+        report.failures.append(f"accuracy {tflite_acc:.2%} is more than {limits['accuracy_drop']:.2%} below "
+                               f"float {float_acc:.2%}")
+    return report
+
+
+def keras_logits(model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Float reference logits of the Keras model, in inference mode."""
+    return np.concatenate([np.asarray(model(images[i:i + batch_size], training=False))
+                           for i in range(0, len(images), batch_size)])
+
+
+def check_parity(model, flatbuffer: bytes, images: np.ndarray, labels: np.ndarray | None = None, *,
+                 mode: str = "float32", thresholds: dict | None = None, reference: np.ndarray | None = None,
+                 num_threads: int | None = None) -> ParityReport:
+    """Gate `flatbuffer` against the float Keras `model` on held-out `images` (and `labels` when known).
+
+    `thresholds` overrides the mode's defaults (keys: max_abs, mean_abs, cosine, agreement, accuracy_drop);
+    `reference` reuses precomputed float logits.
+    """
+    images = np.asarray(images, np.float32)
+    if images.ndim != 4 or len(images) == 0:
+        raise ExportError(f"Parity needs a non-empty (N, H, W, C) image array, got shape {images.shape}.")
+    ref = keras_logits(model, images) if reference is None else reference
+    return compare(ref, run_tflite(flatbuffer, images, num_threads), labels, mode, thresholds)
+
+
+def float32_roundtrip(model, images: np.ndarray, **kwargs) -> tuple[bytes, np.ndarray]:
+    """One call for model tests: convert to float32 TFLite (built-in ops only, batch 1) and run `images`.
+
+    Returns (flatbuffer, tflite logits); compare the logits with `model(images)`.
+    """
+    from export.convert import to_tflite
+    flatbuffer = to_tflite(model, "float32", progress=False, **kwargs)
+    return flatbuffer, run_tflite(flatbuffer, images)

@@ -1,0 +1,195 @@
+"""`export_model`: every requested mode → convert → parity gate → latency → files, sidecars and report.
+
+The one entry point of the CLI (`keras-mlp-export`) and of the training main job. Everything that can be
+checked is checked before anything is written; each file is written atomically, and a file that fails its
+gate lands only under `rejected/` with its report.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from export.benchmark import latency_ms
+from export.convert import (MODES, QUANTIZED_INPUT, ExportError, check_mode, collect_images, float_compute_ops,
+                            input_spec, op_histogram, to_tflite, write_atomic)
+from export.parity import check_parity, keras_logits
+
+FULL_INTEGER = ("int8", "qat")  # int8 compute and int8 I/O: no float op at all
+
+
+def resolve_modes(modes: str | Sequence[str]) -> list[str]:
+    """'all', a comma-separated string or a list → checked list of modes, in `MODES` order."""
+    if isinstance(modes, str):
+        modes = list(MODES) if modes.strip() == "all" else [m.strip() for m in modes.split(",") if m.strip()]
+    if not modes:
+        raise ExportError(f"No export mode given. Choose from {', '.join(MODES)} or 'all'.")
+    for mode in modes:
+        check_mode(mode)
+    return [m for m in MODES if m in modes]
+
+
+def as_arrays(data, spec, limit: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(images, labels-or-None) arrays from an (images, labels) tuple, an images array or a batched dataset."""
+    if data is None:
+        return None, None
+    if isinstance(data, tuple) and len(data) == 2 and not hasattr(data[0], "element_spec"):
+        images = collect_images(np.asarray(data[0]), spec, limit or len(data[0]))
+        return images, np.asarray(data[1]).reshape(-1)[: len(images)].astype(np.int64)
+    if isinstance(data, np.ndarray):
+        return collect_images(data, spec, limit or len(data)), None
+    images, labels = [], []
+    for batch in data:
+        x, y = batch if isinstance(batch, (tuple, list)) else (batch, None)
+        images.append(collect_images(np.asarray(x), spec, len(x)))
+        if y is not None:
+            labels.append(np.asarray(y).reshape(-1))
+        if limit and sum(map(len, images)) >= limit:
+            break
+    if not images:
+        raise ExportError("Evaluation/training data is empty. Pass a non-empty dataset.")
+    images = np.concatenate(images)[:limit]
+    return images, (np.concatenate(labels)[: len(images)].astype(np.int64) if labels else None)
+
+
+def check_out_dir(out_dir: str) -> str:
+    """Create `out_dir` if needed and prove it writable, else `ExportError`."""
+    out_dir = os.path.abspath(os.fspath(out_dir))
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".probe_"):
+            pass
+    except OSError as err:
+        raise ExportError(f"Output directory {out_dir!r} is not writable ({err.strerror or err}). Pass --out to a "
+                          "directory you can write.") from err
+    return out_dir
+
+
+def preprocessing_of(model, mean, std):
+    """mean/std given, else the registry's for `model.name` (a keras_mlp variant), else None."""
+    if mean is None or std is None:
+        import keras_mlp
+        if model.name in keras_mlp.VARIANTS:
+            pre = keras_mlp.get_variant(model.name).preprocessing
+            mean, std = mean or pre.mean, std or pre.std
+    if (mean is None) != (std is None):
+        raise ExportError("Pass both `mean` and `std` (per-channel, on 0..1 pixels) or neither.")
+    return (None, None) if mean is None else ([float(v) for v in mean], [float(v) for v in std])
+
+
+def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_data=None, calibration_data=None,
+                 eval_data=None, class_names: Sequence[str] | None = None, mean=None, std=None,
+                 name: str | None = None, batch_size: int | None = 1, num_calibration: int = 256,
+                 num_eval: int | None = None, thresholds: dict | None = None, qat_epochs: int = 3,
+                 qat_learning_rate: float = 1e-4, qat_batch_size: int = 32, latency_runs: int = 50,
+                 threads: Sequence[int] = (1, 2), metadata: bool = True, progress: bool = True) -> dict:
+    """Export `model` in each of `modes` to `out_dir`, each file gated against the float model.
+
+    Args:
+        model: keras.Model image classifier (keras_mlp or generic) with a static (H, W, C) input.
+        out_dir: output directory (created). Deployable files: `<name>_<mode>.tflite` with embedded TFLite
+            metadata, `<name>_<mode>.json` sidecar, `<name>_labels.txt`; failures in `rejected/`; then
+            `report.json`, `report.md`, `report.png`.
+        modes: "all", "float32,int8", or a list (see `export.MODES`).
+        train_data: (images, labels) or dataset without augmentation; QAT fine-tunes on it; calibration
+            falls back to it.
+        calibration_data: images array or dataset for the representative dataset.
+        eval_data: held-out (images, labels), images array or dataset; required (the parity gate).
+        class_names, mean, std: labels and normalisation `(x/255 - mean)/std` written to the sidecar and
+            metadata; mean/std default to the registry's for a keras_mlp variant.
+        thresholds: {mode: {key: value}} overriding `export.DEFAULT_THRESHOLDS`.
+        batch_size: static batch of the signature (1), or None for dynamic.
+
+    Returns: dict with `passed` (every file passed its gate), `files`, `rejected`, `results` and `report`.
+    Raises `ExportError` on bad input, before anything is written.
+    """
+    from export import metadata as meta
+    from export import report as reporting
+
+    # === Checks (nothing is written before they pass) ===
+    modes = resolve_modes(modes)
+    spec = input_spec(model, batch_size)
+    name = name or model.name
+    num_classes = int(model.outputs[0].shape[-1])
+    if class_names is not None and len(class_names) != num_classes:
+        raise ExportError(f"{len(class_names)} class names for a model with {num_classes} outputs. Pass exactly "
+                          f"{num_classes} names (or none).")
+    labels_list = list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
+    mean, std = preprocessing_of(model, mean, std)
+    if metadata and mean is None:
+        raise ExportError(f"Model {name!r} is not a keras_mlp registry variant, so its normalisation is unknown. "
+                          "Pass mean=... and std=... (per channel, on 0..1 pixels), or metadata=False.")
+    if eval_data is None:
+        raise ExportError("The parity gate needs held-out data: pass eval_data=(images, labels) or --data.")
+    eval_images, eval_labels = as_arrays(eval_data, spec, num_eval)
+    calibration = calibration_data if calibration_data is not None else train_data
+    if any(m in QUANTIZED_INPUT for m in modes):
+        calibration = collect_images(calibration if not isinstance(calibration, tuple) else calibration[0],
+                                     spec, num_calibration)
+    train_images = train_labels = None
+    if "qat" in modes:
+        train_images, train_labels = as_arrays(train_data, spec)
+        if train_images is None or train_labels is None:
+            raise ExportError("Mode 'qat' fine-tunes the model: pass train_data=(images, labels) (or --data).")
+    out_dir = check_out_dir(out_dir)
+
+    # === Export, gate, write ===
+    reference = keras_logits(model, eval_images)
+    results, files, rejected = [], {}, {}
+    labels_file = f"{name}_labels.txt"
+    for mode in modes:
+        start = time.perf_counter()
+        if mode == "qat":
+            from export.qat import quantization_aware_training
+            flatbuffer, qat_info = quantization_aware_training(
+                model, train_images, train_labels, calibration, epochs=qat_epochs, learning_rate=qat_learning_rate,
+                batch_size=qat_batch_size, progress=progress)
+        else:
+            flatbuffer = to_tflite(model, mode, calibration, batch_size=batch_size, num_calibration=num_calibration,
+                                   progress=progress)
+            qat_info = None
+        convert_s = time.perf_counter() - start
+        notes = []
+        if metadata:
+            flatbuffer, note = meta.add_metadata(flatbuffer, name=f"{name} ({mode})", mean=mean, std=std,
+                                                 labels=labels_list, labels_file=labels_file)
+            notes += [note] if note else []
+        parity = check_parity(model, flatbuffer, eval_images, eval_labels, mode=mode,
+                              thresholds=(thresholds or {}).get(mode), reference=reference)
+        ops = op_histogram(flatbuffer)
+        float_ops = float_compute_ops(flatbuffer) if mode in FULL_INTEGER + ("int8_float_io", "int16x8") else {}
+        failures = list(parity.failures)
+        if float_ops:
+            failures.append(f"float compute ops remain in a fully quantised model: {float_ops}")
+        result = {"mode": mode, "size_bytes": len(flatbuffer), "convert_s": round(convert_s, 2),
+                  "latency_ms": {str(t): latency_ms(flatbuffer, t, latency_runs, image=eval_images[0])
+                                 for t in threads},
+                  "parity": parity.to_dict(), "ops": ops, "float_compute_ops": float_ops,
+                  "passed": not failures, "failures": failures, "notes": notes}
+        if qat_info:
+            result["qat"] = qat_info
+        stem = f"{name}_{mode}"
+        if failures:
+            os.makedirs(os.path.join(out_dir, "rejected"), exist_ok=True)
+            path = os.path.join(out_dir, "rejected", f"{stem}.REJECTED.tflite")
+            write_atomic(path, flatbuffer)
+            write_atomic(os.path.join(out_dir, "rejected", f"{stem}.REJECTED.json"), json.dumps(result, indent=2))
+            rejected[mode] = path
+        else:
+            path = os.path.join(out_dir, f"{stem}.tflite")
+            write_atomic(path, flatbuffer)
+            sidecar = meta.sidecar(model, mode, flatbuffer, labels_list, labels_file, mean, std, spec)
+            write_atomic(os.path.join(out_dir, f"{stem}.json"), json.dumps(sidecar, indent=2))
+            files[mode] = path
+        result["file"] = os.path.relpath(path, out_dir)
+        results.append(result)
+    write_atomic(os.path.join(out_dir, labels_file), "\n".join(labels_list) + "\n")
+    summary = {"model": name, "input_shape": [batch_size, *spec.shape[1:]], "num_eval": len(eval_images),
+               "float_accuracy": None if eval_labels is None else float(np.mean(reference.argmax(1) == eval_labels)),
+               "passed": not rejected, "files": files, "rejected": rejected, "results": results}
+    summary["report"] = reporting.write_report(summary, out_dir)
+    return summary
