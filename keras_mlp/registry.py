@@ -79,11 +79,11 @@ for _depth, _init, _params in ((12, 0.1, 15_350_872), (24, 1e-5, 30_020_680), (3
               [f"https://dl.fbaipublicfiles.com/deit/resmlp_{_depth}_no_dist.pth",
                f"hf-hub:timm/resmlp_{_depth}_224.fb_in1k"], _DEIT,
               patch_size=16, num_blocks=_depth, hidden_dim=384, init_values=_init)
-_register("resmlp_b24_224", ResMLP, 115_736_776, RESMLP,
+_register("resmlp_b24_224", ResMLP, 115_736_776, RESMLP, (), _DEIT, patch_size=16, num_blocks=24, hidden_dim=768,
+          init_values=1e-6)
+_register("resmlp_big_24_224", ResMLP, 129_138_280, RESMLP,  # deit's resmlpB_24 is the patch-8 model
           ["https://dl.fbaipublicfiles.com/deit/resmlpB_24_no_dist.pth", "hf-hub:timm/resmlp_big_24_224.fb_in1k"],
-          _DEIT, patch_size=16, num_blocks=24, hidden_dim=768, init_values=1e-6)
-_register("resmlp_big_24_224", ResMLP, 129_138_280, RESMLP, ["hf-hub:timm/resmlp_big_24_224.fb_in1k"], _DEIT,
-          patch_size=8, num_blocks=24, hidden_dim=768, init_values=1e-6)
+          _DEIT, patch_size=8, num_blocks=24, hidden_dim=768, init_values=1e-6)
 
 for _size, _width, _params in (("ti", 128, 5_867_328), ("s", 256, 19_422_656), ("b", 512, 73_075_392)):
     _register(f"gmlp_{_size}16_224", GMLP, _params, GMLP_PAPER,
@@ -121,8 +121,12 @@ def accepted_arguments(family: type[MLPTrunk]) -> set[str]:
     return names - {"block_config"} | {"name", "dtype", "trainable"}
 
 
-def create_model(name: str, **overrides) -> MLPTrunk:
+def create_model(name: str, weights=None, **overrides) -> MLPTrunk:
     """Build the registered variant `name`; keyword `overrides` replace its arguments (e.g. `num_classes=10`).
+
+    `weights` (a checkpoint path or `{key: array}`, see `keras_mlp.checkpoints`) loads published weights: the class
+    count and patch grid come from the checkpoint; another `num_classes` gets a fresh head (logged), another
+    `image_size` a resized model (`keras_mlp.resize`).
 
     >>> create_model("mixer_s16_224", image_size=32, num_blocks=1, num_classes=10).output_shape
     (None, 10)
@@ -132,6 +136,10 @@ def create_model(name: str, **overrides) -> MLPTrunk:
     if unknown:
         raise TypeError(f"Unknown argument(s) {unknown} for {name} ({variant.family.__name__}). Accepted: "
                         f"{', '.join(sorted(accepted_arguments(variant.family)))}.")
+    if weights is not None:
+        from keras_mlp.checkpoints import build_with_weights
+        return build_with_weights(lambda **kw: variant.family(**{"name": name, **kw}), {**variant.kwargs, **overrides},
+                                  overrides, weights)
     return variant.family(**{**variant.kwargs, "name": name, **overrides})
 
 

@@ -69,6 +69,8 @@ class Layout:
         tokens: (str, int, int). Key, axis and offset giving the patch-token count (offset: class token).
         spec: callable. `spec(num_blocks) -> Spec`, Keras weight path → (source keys, converter).
         pos_grid: callable or None. `pos_grid(state) -> (h, w)`, the grid the position embedding is stored on.
+        build_args: ((str, value), ...). Constructor arguments the weights were trained with (e.g. timm's exact
+            GELU for Mixer), used by `create_model(weights=...)` unless overridden.
     """
 
     name: str
@@ -80,6 +82,7 @@ class Layout:
     tokens: tuple[str, int, int]
     spec: Callable[[int], Spec]
     pos_grid: Callable[[dict], tuple[int, int]] | None = None
+    build_args: tuple = ()
 
     def matches(self, state: dict) -> bool:
         return self.marker in state

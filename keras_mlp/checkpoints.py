@@ -1,0 +1,170 @@
+"""Load published checkpoints into the zoo's models: find the layout by its keys, check it fits, assign.
+
+`load_checkpoint(model, path_or_state)` fails with the full list of what differs (missing keys, unexpected keys,
+shape mismatches) before a single weight is assigned — never a silent partial load. `build_with_weights` is
+`create_model(name, weights=...)`: it reads the class count, patch grid and position grid off the checkpoint,
+builds the model to fit, gives it a fresh head when another class count is asked for, and resizes it when
+another image size is asked for (`keras_mlp.resize`).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+from typing import Callable, Mapping
+
+import numpy as np
+
+from keras_mlp.checkpoint_io import CheckpointError, read_checkpoint
+from keras_mlp.models import ff_vit_weights, gmlp_weights, mixer_weights, resmlp_weights
+from keras_mlp.models.keymap import Layout
+
+log = logging.getLogger("keras_mlp")
+LAYOUTS: tuple[Layout, ...] = (*mixer_weights.LAYOUTS, *resmlp_weights.LAYOUTS, *gmlp_weights.LAYOUTS,
+                               *ff_vit_weights.LAYOUTS)
+FAMILY_NAMES = {"mixer": "MLP-Mixer", "resmlp": "ResMLP", "gmlp": "gMLP", "ff": "feed-forward-only ViT"}
+
+
+def _short(items, limit: int = 12) -> str:
+    items = list(items)
+    more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def named_weights(model) -> dict:
+    """`{path: variable}` with Keras 3 paths (`MixerBlock_0/norm1/gamma`), built by walking the layers so that
+    tf_keras (whose variable names drop the sublayer scopes) gets the same paths."""
+    out: dict = {}
+
+    def walk(layer, prefix: str) -> None:
+        subs = list(layer._flatten_layers(include_self=False, recursive=False))
+        owned = {id(w) for sub in subs for w in sub.weights}
+        for w in layer.weights:
+            if id(w) not in owned:
+                out[prefix + w.name.split("/")[-1].split(":")[0]] = w
+        for sub in subs:
+            walk(sub, f"{prefix}{sub.name}/")
+
+    for layer in model.layers:
+        walk(layer, f"{layer.name}/")
+    return out
+
+
+def find_layout(state: Mapping[str, np.ndarray], source: str = "the checkpoint") -> Layout:
+    """The layout whose marker key the state dict holds; a `CheckpointError` naming the keys otherwise."""
+    for layout in LAYOUTS:
+        if layout.matches(state):
+            return layout
+    raise CheckpointError(f"{source} has no known key layout (first keys: {_short(sorted(state), 6)}). Supported: "
+                          f"{'; '.join(f'{FAMILY_NAMES[l.block]} ({l.name})' for l in LAYOUTS)}.")
+
+
+def _as_state(source) -> tuple[dict, str]:
+    if isinstance(source, Mapping):
+        return dict(source), "the checkpoint"
+    return read_checkpoint(source), os.fspath(source)
+
+
+def load_checkpoint(model, source, *, skip_head: bool = False) -> Layout:
+    """Assign a checkpoint (file path or `{key: array}`) to `model`, all or nothing; returns the layout found.
+
+    Args:
+        model: an `MLPTrunk` (any family).
+        source: str, path or mapping. A checkpoint file (see `keras_mlp.checkpoint_io`) or its tensors.
+        skip_head: bool. Leave the model's (fresh) head and ignore the checkpoint's. Also implied by
+            `include_top=False`.
+    """
+    state, where = _as_state(source)
+    layout = find_layout(state, where)
+    if layout.block != model.block:
+        raise CheckpointError(f"{where} is a {FAMILY_NAMES[layout.block]} checkpoint ({layout.name} layout), but the "
+                              f"model is a {type(model).__name__}. Build a {FAMILY_NAMES[layout.block]} variant "
+                              f"instead: keras_mlp.list_models({layout.block!r}).")
+    spec = layout.spec(model.num_blocks)
+    ignored = set(layout.head) if skip_head or not model.include_top else set()
+    if ignored:
+        spec = {k: v for k, v in spec.items() if not k.startswith("head/")}
+    targets = named_weights(model)
+    wanted = {key for keys, _ in spec.values() for key in keys}
+    problems = []
+    missing = sorted(wanted - set(state))
+    extra = sorted(set(state) - wanted - ignored)
+    if missing:
+        problems.append(f"missing in the checkpoint: {_short(missing)}")
+    if extra:
+        problems.append(f"unexpected in the checkpoint: {_short(extra)}")
+    if set(targets) - set(spec):
+        problems.append(f"model weights with no source: {_short(sorted(set(targets) - set(spec)))}")
+    values = {}
+    mismatched = []
+    for path, (keys, convert) in spec.items():
+        if path not in targets or any(k not in state for k in keys):
+            continue
+        value = np.asarray(convert(*(state[k] for k in keys)))
+        if tuple(value.shape) != tuple(targets[path].shape):
+            mismatched.append(f"{path} ← {'+'.join(keys)}: checkpoint {tuple(value.shape)}, model "
+                              f"{tuple(targets[path].shape)}")
+        values[path] = value
+    if mismatched:
+        problems.append("shape mismatches:\n    " + "\n    ".join(mismatched[:12]) +
+                        (f"\n    (+{len(mismatched) - 12} more)" if len(mismatched) > 12 else ""))
+    if problems:
+        found = (f"checkpoint: {layout.num_blocks(state)} blocks, {layout.num_tokens(state)} patch tokens, "
+                 f"{layout.num_classes(state)} classes; model: {model.num_blocks} blocks, "
+                 f"{model.grid_size[0] * model.grid_size[1]} patch tokens, {model.num_classes} classes")
+        raise CheckpointError(f"{where} ({layout.name} layout) does not fit {model.name}; nothing was loaded.\n  "
+                              + "\n  ".join(problems) + f"\n  ({found}; build the model with matching arguments.)")
+    for path, value in values.items():
+        variable = targets[path]
+        variable.assign(value.astype(getattr(variable.dtype, "name", variable.dtype)))
+    return layout
+
+
+def native_grid(layout: Layout, state: Mapping) -> tuple[int, int]:
+    """The square patch grid the checkpoint was trained on, from its token count."""
+    tokens = layout.num_tokens(state)
+    side = math.isqrt(tokens)
+    if side * side != tokens:
+        raise CheckpointError(f"The checkpoint has {tokens} patch tokens, not a square grid; build the model with "
+                              "input_shape set to its grid times the patch size and use load_checkpoint.")
+    return side, side
+
+
+def build_with_weights(build: Callable[..., object], kwargs: dict, overrides: dict, source) -> object:
+    """`create_model(name, weights=source, **overrides)`: build to fit the checkpoint, load, then adapt.
+
+    `build(**kwargs)` makes the model; `kwargs` are the variant's arguments with `overrides` applied.
+    """
+    from keras_mlp.resize import resize  # keras_mlp.resize needs this module; import late
+
+    state, where = _as_state(source)
+    layout = find_layout(state, where)
+    grid = native_grid(layout, state)
+    kwargs = dict(kwargs)
+    patch = kwargs["patch_size"]
+    if "input_shape" in overrides and overrides["input_shape"] is not None:
+        target = tuple(overrides["input_shape"][:2])
+        kwargs["input_shape"] = (grid[0] * patch, grid[1] * patch, overrides["input_shape"][2])
+    else:
+        size = kwargs.get("image_size", 224)
+        target = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
+        kwargs["image_size"] = (grid[0] * patch, grid[1] * patch)
+    classes = layout.num_classes(state)
+    skip_head = False
+    if kwargs.get("include_top", True) and classes is not None:
+        if "num_classes" in overrides and overrides["num_classes"] != classes:
+            skip_head = True
+            log.warning("%s has a %d-class head; loading everything but the head, and a fresh %d-class head "
+                        "(num_classes=%d).", where, classes, overrides["num_classes"], overrides["num_classes"])
+        else:
+            kwargs["num_classes"] = classes
+    for key, value in layout.build_args:
+        kwargs[key] = overrides.get(key, value)
+    if layout.pos_grid is not None and "pos_embed_grid" not in overrides:
+        stored = layout.pos_grid(state)
+        kwargs["pos_embed_grid"] = None if stored == grid else stored
+    model = build(**kwargs)
+    load_checkpoint(model, state, skip_head=skip_head)
+    if target != tuple(model.image_size):
+        model = resize(model, target)
+    return model
