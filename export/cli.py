@@ -1,0 +1,149 @@
+"""`keras-mlp-export`: a thin CLI over `export.export_model` (and `export.check_parity` with --gate).
+
+    keras-mlp-export model.keras --modes all --data digits --out exported/
+    keras-mlp-export model.keras --gate exported/model_int8.tflite --data digits
+
+Exit codes: 0 every file passed its gate; 1 a file was rejected (kept under OUT/rejected/); 2 bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from export.convert import MODES, ExportError
+
+EXIT_REJECTED, EXIT_BAD_INPUT = 1, 2
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="keras-mlp-export", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("model", help="saved Keras model (.keras)")
+    p.add_argument("--modes", default="all", help=f"'all' or comma-separated: {','.join(MODES)}")
+    p.add_argument("--data", required=True, help="dataset for calibration, QAT and the gate (training.data: "
+                   "digits, a tfds name or an image folder)")
+    p.add_argument("--data-dir", default=None, help="tfds data directory")
+    p.add_argument("--out", default="exported", help="output directory")
+    p.add_argument("--gate", metavar="TFLITE", default=None,
+                   help="only gate an existing .tflite against the model (mode from --modes, one mode)")
+    p.add_argument("--batch-size", default="1", help="static signature batch, or 'dynamic'")
+    p.add_argument("--num-calibration", type=int, default=256)
+    p.add_argument("--num-eval", type=int, default=None, help="held-out images for the gate (default all)")
+    p.add_argument("--mean", type=float, nargs=3, default=None, help="normalisation mean on 0..1 pixels")
+    p.add_argument("--std", type=float, nargs=3, default=None, help="normalisation std on 0..1 pixels")
+    p.add_argument("--threshold", action="append", default=[], metavar="MODE.KEY=VALUE",
+                   help="override a gate threshold, e.g. int8.agreement=0.97 (keys: max_abs, mean_abs, cosine, "
+                        "agreement, accuracy_drop)")
+    p.add_argument("--qat-epochs", type=int, default=3)
+    p.add_argument("--qat-lr", type=float, default=1e-4)
+    p.add_argument("--latency-runs", type=int, default=50)
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--no-metadata", action="store_true", help="do not embed TFLite metadata")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def parse_thresholds(items: list[str]) -> dict:
+    thresholds: dict = {}
+    for item in items:
+        try:
+            key, value = item.split("=", 1)
+            mode, name = key.split(".", 1)
+            thresholds.setdefault(mode, {})[name] = float(value)
+        except ValueError:
+            raise ExportError(f"Bad --threshold {item!r}: use MODE.KEY=VALUE, e.g. int8.agreement=0.97.") from None
+        if mode not in MODES:
+            raise ExportError(f"--threshold {item!r}: unknown mode {mode!r}; choose from {', '.join(MODES)}.")
+    return thresholds
+
+
+def load_model(path: str):
+    """The Keras model at `path` (keras_mlp classes registered), or `ExportError` naming the problem."""
+    if not os.path.isfile(path):
+        raise ExportError(f"Model file {path!r} does not exist. Pass the path of a saved .keras model.")
+    if not path.endswith(".keras"):
+        raise ExportError(f"{path!r} is not a .keras file. Save the model with model.save('model.keras').")
+    import keras
+
+    import keras_mlp  # noqa: F401  (registers the custom layers)
+    try:
+        return keras.saving.load_model(path)
+    except Exception as err:  # corrupt zip, missing config, unknown class
+        raise ExportError(f"Cannot load {path!r} as a Keras model ({type(err).__name__}: {err}). Is the file "
+                          "complete? Re-save it with model.save('model.keras').") from err
+
+
+def load_data(args, model):
+    """(train, test, class_names, mean, std) from `training.data` at the model's image size."""
+    from training import data as tdata
+
+    from export.pipeline import preprocessing_of
+    mean, std = preprocessing_of(model, args.mean, args.std)
+    if mean is None:
+        raise ExportError(f"Model {model.name!r} is not a keras_mlp registry variant: pass --mean and --std "
+                          "(the normalisation it was trained with, on 0..1 pixels).")
+    size = tuple(int(s) for s in model.inputs[0].shape[1:3])
+    try:
+        info = tdata.dataset_info(args.data, data_dir=args.data_dir)
+        load = dict(image_size=size, mean=mean, std=std, batch_size=256, data_dir=args.data_dir, shuffle=False)
+        return (tdata.load_dataset(args.data, "train", **load), tdata.load_dataset(args.data, "test", **load),
+                list(info.class_names), mean, std)
+    except (ValueError, OSError) as err:
+        raise ExportError(f"Cannot load dataset {args.data!r}: {err}") from err
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        thresholds = parse_thresholds(args.threshold)
+        batch = None if args.batch_size == "dynamic" else int(args.batch_size)
+        if args.gate is not None:
+            return gate(args, thresholds)
+        from export.pipeline import check_out_dir, resolve_modes
+        resolve_modes(args.modes)
+        check_out_dir(args.out)
+        model = load_model(args.model)
+        train, test, names, mean, std = load_data(args, model)
+        if int(model.outputs[0].shape[-1]) != len(names):
+            raise ExportError(f"The model has {model.outputs[0].shape[-1]} outputs but {args.data!r} has "
+                              f"{len(names)} classes. Export it with the dataset it was trained on.")
+        from export.pipeline import export_model
+        summary = export_model(model, args.out, args.modes, train_data=train, eval_data=test, class_names=names,
+                               mean=mean, std=std, batch_size=batch, num_calibration=args.num_calibration,
+                               num_eval=args.num_eval, thresholds=thresholds, qat_epochs=args.qat_epochs,
+                               qat_learning_rate=args.qat_lr, latency_runs=args.latency_runs,
+                               threads=args.threads, metadata=not args.no_metadata, progress=not args.quiet)
+    except (ExportError, ValueError) as err:
+        print(f"keras-mlp-export: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    with open(os.path.join(args.out, "report.md")) as f:
+        print(f.read())
+    for mode, path in summary["rejected"].items():
+        print(f"REJECTED {mode}: {path}", file=sys.stderr)
+    return 0 if summary["passed"] else EXIT_REJECTED
+
+
+def gate(args, thresholds: dict) -> int:
+    """--gate: parity of an existing .tflite against the model on the test split."""
+    from export.parity import check_parity
+    from export.pipeline import as_arrays, resolve_modes
+    modes = resolve_modes(args.modes) if args.modes != "all" else ["float32"]
+    if len(modes) != 1:
+        raise ExportError("--gate checks one file: pass its mode with --modes, e.g. --modes int8.")
+    if not os.path.isfile(args.gate):
+        raise ExportError(f"TFLite file {args.gate!r} does not exist.")
+    with open(args.gate, "rb") as f:
+        flatbuffer = f.read()
+    model = load_model(args.model)
+    _, test, _, _, _ = load_data(args, model)
+    from export.convert import input_spec
+    images, labels = as_arrays(test, input_spec(model), args.num_eval)
+    report = check_parity(model, flatbuffer, images, labels, mode=modes[0], thresholds=thresholds.get(modes[0]))
+    print(json.dumps(report.to_dict(), indent=2))
+    return 0 if report.passed else EXIT_REJECTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Quantisation-aware training (Jacob et al. 2018, arXiv:1712.05877) with tfmot, then full-int8 conversion.
+
+tfmot 0.8 quantises tf_keras models only, so the work runs in a subprocess with TF_USE_LEGACY_KERAS=1
+(`export.qat_worker`), where keras_mlp builds the same layers under tf_keras. Weights cross as `.npz` in
+`get_weights()` order, and the worker checks the rebuilt model's logits against the Keras 3 ones before
+fine-tuning.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from export.convert import ExportError
+
+TRANSFER_TOLERANCE = 1e-4
+
+
+def quantization_aware_training(model, train_images: np.ndarray, train_labels: np.ndarray,
+                                calibration: np.ndarray, *, epochs: int = 3, learning_rate: float = 1e-4,
+                                batch_size: int = 32, progress: bool = True, timeout: float | None = None
+                                ) -> tuple[bytes, dict]:
+    """Fine-tune a copy of `model` with fake quantisation and return (full-int8 flatbuffer, info dict).
+
+    `model` must be a keras_mlp model (its class rebuilds under tf_keras); it is not modified.
+    """
+    import keras_mlp
+    cls = type(model).__name__
+    if not isinstance(model, keras_mlp.MLPTrunk) or not hasattr(keras_mlp, cls):
+        raise ExportError(f"QAT needs a keras_mlp model (its layers rebuild under tf_keras for tfmot); got "
+                          f"{cls}. Export a generic model with the post-training modes (e.g. --modes int8).")
+    if len(train_images) == 0:
+        raise ExportError("QAT training data is empty.")
+    with tempfile.TemporaryDirectory(prefix="keras_mlp_qat_") as tmp:
+        check = np.asarray(train_images[:8], np.float32)
+        job = {"class": cls, "config": model.get_config(), "epochs": int(epochs),
+               "learning_rate": float(learning_rate), "batch_size": int(batch_size), "progress": bool(progress),
+               "transfer_tolerance": TRANSFER_TOLERANCE}
+        with open(os.path.join(tmp, "job.json"), "w") as f:
+            json.dump(job, f)
+        np.savez(os.path.join(tmp, "weights.npz"), *model.get_weights())
+        np.savez(os.path.join(tmp, "data.npz"), train_images=np.asarray(train_images, np.float32),
+                 train_labels=np.asarray(train_labels, np.int64), calibration=np.asarray(calibration, np.float32),
+                 check_images=check, check_logits=np.asarray(model(check, training=False)))
+        env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        done = subprocess.run([sys.executable, "-m", "export.qat_worker", tmp], env=env, timeout=timeout,
+                              stdout=None if progress else subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if done.returncode != 0:
+            tail = "\n".join((done.stderr or "").strip().splitlines()[-15:])
+            raise ExportError(f"QAT worker failed (exit {done.returncode}):\n{tail}")
+        with open(os.path.join(tmp, "model.tflite"), "rb") as f:
+            flatbuffer = f.read()
+        with open(os.path.join(tmp, "info.json")) as f:
+            info = json.load(f)
+    return flatbuffer, info

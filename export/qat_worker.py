@@ -1,0 +1,63 @@
+"""QAT worker, run by `export.qat` in a subprocess with TF_USE_LEGACY_KERAS=1 (tfmot quantises tf_keras only).
+
+`python -m export.qat_worker DIR` reads DIR/job.json, weights.npz (Keras 3 `get_weights()` order), data.npz;
+rebuilds the same keras_mlp model under tf_keras, checks its logits equal the Keras 3 ones, annotates every
+layer for tfmot (custom blocks through `NestedQuantizeConfig`), fine-tunes, converts to full int8 and writes
+DIR/model.tflite and DIR/info.json.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main(folder: str) -> None:
+    folder = Path(folder)
+    from keras_mlp.backend import LEGACY, keras, tf
+    if not LEGACY:
+        raise SystemExit("export.qat_worker must run with TF_USE_LEGACY_KERAS=1 (tfmot needs tf_keras).")
+    import tensorflow_model_optimization as tfmot
+
+    import keras_mlp
+    from export.qat_configs import annotate, custom_objects
+
+    job = json.loads((folder / "job.json").read_text())
+    data = np.load(folder / "data.npz")
+    weights = np.load(folder / "weights.npz")
+    model = getattr(keras_mlp, job["class"]).from_config(job["config"])
+    model.set_weights([weights[f"arr_{i}"] for i in range(len(weights.files))])
+    check = np.abs(model.predict(data["check_images"], verbose=0) - data["check_logits"]).max()
+    if not check <= job["transfer_tolerance"]:
+        raise SystemExit(f"tf_keras rebuild differs from the Keras 3 model (max abs {check:.3g}); weights did not "
+                         "transfer exactly.")
+    plain = keras.Model(model.inputs, model.outputs, name=model.name)
+    with tfmot.quantization.keras.quantize_scope(custom_objects()):
+        qat = tfmot.quantization.keras.quantize_apply(annotate(plain))
+    qat.compile(optimizer=keras.optimizers.Adam(job["learning_rate"]),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    start = time.perf_counter()
+    history = qat.fit(data["train_images"], data["train_labels"], batch_size=job["batch_size"],
+                      epochs=job["epochs"], shuffle=True, verbose=2 if job["progress"] else 0)
+    train_s = time.perf_counter() - start
+    spec = tf.TensorSpec([1, *data["check_images"].shape[1:]], tf.float32, name="images")
+    serve = tf.function(lambda images: {"logits": qat(images, training=False)}, input_signature=[spec])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], qat)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    calibration = data["calibration"]
+    converter.representative_dataset = lambda: ({"images": x[None]} for x in calibration)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    (folder / "model.tflite").write_bytes(converter.convert())
+    (folder / "info.json").write_text(json.dumps({
+        "transfer_max_abs": float(check), "epochs": job["epochs"], "learning_rate": job["learning_rate"],
+        "train_images": int(len(data["train_labels"])), "train_s": round(train_s, 1),
+        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
