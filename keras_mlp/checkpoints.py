@@ -93,8 +93,9 @@ def load_checkpoint(model, source, *, skip_head: bool = False) -> Layout:
         problems.append(f"missing in the checkpoint: {_short(missing)}")
     if extra:
         problems.append(f"unexpected in the checkpoint: {_short(extra)}")
-    if set(targets) - set(spec):
-        problems.append(f"model weights with no source: {_short(sorted(set(targets) - set(spec)))}")
+    unsourced = sorted(p for p in set(targets) - set(spec) if not (ignored and p.startswith("head/")))
+    if unsourced:
+        problems.append(f"model weights with no source: {_short(unsourced)}")
     values = {}
     mismatched = []
     for path, (keys, convert) in spec.items():

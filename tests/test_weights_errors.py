@@ -1,0 +1,104 @@
+"""Bad checkpoints fail with one clear message and load nothing; heads with other class counts load fresh."""
+from __future__ import annotations
+
+import logging
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+import keras_mlp
+from keras_mlp.checkpoint_io import CheckpointError
+
+GOLDEN = Path(__file__).parent / "golden"
+MIXER = dict(image_size=32, patch_size=8, num_blocks=2, hidden_dim=32, tokens_mlp_dim=16, channels_mlp_dim=128)
+
+
+def _mixer(**extra):
+    return keras_mlp.create_model("mixer_s16_224", **{**MIXER, "num_classes": 5, **extra})
+
+
+def test_unknown_file_type(tmp_path):
+    (tmp_path / "w.h5").write_bytes(b"x")
+    with pytest.raises(CheckpointError, match=r"Unknown checkpoint type '.h5'.*\.safetensors"):
+        keras_mlp.create_model("mixer_s16_224", weights=tmp_path / "w.h5", **MIXER)
+
+
+def test_keys_from_another_family():
+    with pytest.raises(CheckpointError, match=r"ResMLP checkpoint \(timm ResMLP layout\).*MLPMixer.*list_models"):
+        keras_mlp.load_checkpoint(_mixer(), GOLDEN / "resmlp.safetensors")
+
+
+def test_missing_extra_and_shape_mismatch_listed_nothing_loaded(tmp_path):
+    state = load_file(GOLDEN / "mixer.safetensors")
+    del state["blocks.1.norm2.bias"]
+    state["blocks.1.extra.weight"] = np.zeros(3, np.float32)
+    model = keras_mlp.create_model("mixer_s16_224", **{**MIXER, "hidden_dim": 16, "num_classes": 5})
+    before = [np.array(w) for w in model.weights]
+    with pytest.raises(CheckpointError) as err:
+        keras_mlp.load_checkpoint(model, state)
+    message = str(err.value)
+    assert "missing in the checkpoint: blocks.1.norm2.bias" in message
+    assert "unexpected in the checkpoint: blocks.1.extra.weight" in message
+    assert "stem/proj/kernel ← stem.proj.weight: checkpoint (8, 8, 3, 32), model (8, 8, 3, 16)" in message
+    assert "nothing was loaded" in message
+    assert all(np.array_equal(a, np.array(w)) for a, w in zip(before, model.weights))
+
+
+def test_pth_without_torch_says_how_to_convert(tmp_path, monkeypatch):
+    path = tmp_path / "resmlp_12_no_dist.pth"
+    path.write_bytes(pickle.dumps({"blocks.0.attn.weight": [1.0]}))
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
+    with pytest.raises(CheckpointError, match=r"(?s)needs torch.*safetensors.*save_file"):
+        keras_mlp.create_model("resmlp_12_224", weights=path)
+
+
+class _Payload:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_code_pickle_refused_and_never_run(tmp_path):
+    marker, path = tmp_path / "ran", tmp_path / "evil.pth"
+    path.write_bytes(pickle.dumps({"model": {"x": _Payload(marker)}}))
+    with pytest.raises(CheckpointError, match=r"Refused .*imports pathlib.*no arbitrary code is ever unpickled"):
+        keras_mlp.create_model("mixer_s16_224", weights=path)
+    assert not marker.exists()
+
+
+def test_other_class_count_gets_fresh_head(caplog):
+    with caplog.at_level(logging.WARNING, logger="keras_mlp"):
+        model = _mixer(approximate_gelu=False, num_classes=3, weights=GOLDEN / "mixer.safetensors")
+    assert "5-class head" in caplog.text and "fresh 3-class head" in caplog.text
+    assert model.get_layer("head").kernel.shape == (32, 3)
+    state = load_file(GOLDEN / "mixer.safetensors")
+    np.testing.assert_array_equal(np.array(model.get_layer("stem").proj.bias), state["stem.proj.bias"])
+    features = keras_mlp.create_model("mixer_s16_224", weights=GOLDEN / "mixer.safetensors", include_top=False,
+                                       **MIXER)
+    np.testing.assert_array_equal(np.array(features.get_layer("stem").proj.bias), state["stem.proj.bias"])
+
+
+def test_safetensors_round_trip_of_a_subset_is_refused(tmp_path):
+    """A checkpoint with blocks missing (a shallower model's) does not load into a deeper model."""
+    state = {k: v for k, v in load_file(GOLDEN / "mixer.safetensors").items() if not k.startswith("blocks.1.")}
+    save_file(state, str(tmp_path / "one_block.safetensors"))
+    with pytest.raises(CheckpointError, match=r"checkpoint: 1 blocks.*model: 2 blocks"):
+        keras_mlp.load_checkpoint(_mixer(), tmp_path / "one_block.safetensors")
+
+
+@pytest.mark.skipif("torch" not in sys.modules and __import__("importlib").util.find_spec("torch") is None,
+                    reason="torch not installed (the reference venv has it)")
+def test_pth_with_torch(tmp_path):
+    import torch
+    state = {k: torch.from_numpy(v) for k, v in load_file(GOLDEN / "resmlp_deit.safetensors").items()}
+    torch.save({"model": state}, tmp_path / "resmlp.pth")
+    io = np.load(GOLDEN / "resmlp.npz")
+    model = keras_mlp.create_model("resmlp_12_224", weights=tmp_path / "resmlp.pth", image_size=32, patch_size=8,
+                                   num_blocks=2, hidden_dim=32)
+    assert np.abs(model.predict(io["images"], verbose=0) - io["logits"]).max() <= 1e-4
