@@ -132,6 +132,8 @@ def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_da
                                      spec, num_calibration)
     train_images = train_labels = None
     if "qat" in modes:
+        from export.qat import check_qat_model
+        check_qat_model(model)
         train_images, train_labels = as_arrays(train_data, spec)
         if train_images is None or train_labels is None:
             raise ExportError("Mode 'qat' fine-tunes the model: pass train_data=(images, labels) (or --data).")

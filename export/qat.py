@@ -20,6 +20,16 @@ from export.convert import ExportError
 TRANSFER_TOLERANCE = 1e-4
 
 
+def check_qat_model(model) -> str:
+    """The keras_mlp class name of `model`, or `ExportError`: only keras_mlp models rebuild under tf_keras."""
+    import keras_mlp
+    cls = type(model).__name__
+    if not isinstance(model, keras_mlp.MLPTrunk) or not hasattr(keras_mlp, cls):
+        raise ExportError(f"QAT needs a keras_mlp model (its layers rebuild under tf_keras for tfmot); got "
+                          f"{cls}. Export a generic model with the post-training modes (e.g. --modes int8).")
+    return cls
+
+
 def quantization_aware_training(model, train_images: np.ndarray, train_labels: np.ndarray,
                                 calibration: np.ndarray, *, epochs: int = 3, learning_rate: float = 1e-4,
                                 batch_size: int = 32, progress: bool = True, timeout: float | None = None
@@ -28,11 +38,7 @@ def quantization_aware_training(model, train_images: np.ndarray, train_labels: n
 
     `model` must be a keras_mlp model (its class rebuilds under tf_keras); it is not modified.
     """
-    import keras_mlp
-    cls = type(model).__name__
-    if not isinstance(model, keras_mlp.MLPTrunk) or not hasattr(keras_mlp, cls):
-        raise ExportError(f"QAT needs a keras_mlp model (its layers rebuild under tf_keras for tfmot); got "
-                          f"{cls}. Export a generic model with the post-training modes (e.g. --modes int8).")
+    cls = check_qat_model(model)
     if len(train_images) == 0:
         raise ExportError("QAT training data is empty.")
     with tempfile.TemporaryDirectory(prefix="keras_mlp_qat_") as tmp:

@@ -35,7 +35,7 @@ def test_every_ptq_mode_builtin_and_close(name, data):
     model = randomised(name)
     images, labels = data
     for mode in PTQ_MODES:
-        flatbuffer = export.to_tflite(model, mode, images, num_calibration=16, progress=False)
+        flatbuffer = export.to_tflite(model, mode, images, num_calibration=32, progress=False)
         ops = export.op_histogram(flatbuffer)
         assert "GELU" in ops, (mode, ops)  # the built-in op, not an erf/tanh expansion
         assert not any(op.startswith("Flex") or op == "CUSTOM" for op in ops)
@@ -46,7 +46,7 @@ def test_every_ptq_mode_builtin_and_close(name, data):
         if mode == "float32":
             assert report.passed and report.max_abs <= 1e-4 and report.agreement == 1.0
         else:  # untrained random nets have near-tied logits: check the logits, not the argmax
-            assert report.cosine > (0.999 if mode == "float16" else 0.98), (mode, report)
+            assert report.cosine > (0.999 if mode == "float16" else 0.95), (mode, report)
         if mode in ("int8", "int8_float_io", "int16x8"):
             assert float_compute_ops(flatbuffer) == {}, (mode, ops)
 

@@ -1,0 +1,97 @@
+"""keras-mlp-export bad input: each a clear message, exit code 2 and nothing written to the output directory."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import export
+from export.cli import main
+from tests.conftest import tiny_model
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A tiny Mixer for digits (10 classes, 16x16) saved as .keras."""
+    path = tmp_path_factory.mktemp("model") / "mixer.keras"
+    tiny_model("mixer_s16_224", image_size=16, patch_size=4, num_classes=10).save(path)
+    return path
+
+
+def run_bad(argv, out, capsys, expected: str):
+    assert main([*map(str, argv), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert expected in err, err
+    assert not out.exists() or not any(out.iterdir()), list(out.iterdir())
+
+
+def test_missing_model(tmp_path, capsys):
+    run_bad([tmp_path / "nope.keras", "--data", "digits"], tmp_path / "out", capsys, "does not exist")
+
+
+def test_corrupt_model(tmp_path, capsys):
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"not a zip")
+    run_bad([bad, "--data", "digits"], tmp_path / "out", capsys, "Cannot load")
+
+
+def test_corrupt_tflite(tmp_path, capsys, saved):
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"\x00" * 64)
+    run_bad([saved, "--data", "digits", "--gate", bad], tmp_path / "out", capsys, "Not a valid TFLite model")
+
+
+def test_unknown_mode(tmp_path, capsys, saved):
+    run_bad([saved, "--data", "digits", "--modes", "float32,int4"], tmp_path / "out", capsys,
+            "Unknown export mode 'int4'")
+
+
+def test_unwritable_output(tmp_path, capsys, saved):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main([str(saved), "--data", "digits", "--out", str(blocker / "out"), "--quiet"]) == 2
+    assert "not writable" in capsys.readouterr().err and blocker.read_text() == "x"
+
+
+def test_class_count_mismatch(tmp_path, capsys):
+    path = tmp_path / "five.keras"
+    tiny_model("mixer_s16_224", image_size=16, patch_size=4).save(path)  # 5 classes, digits has 10
+    run_bad([path, "--data", "digits"], tmp_path / "out", capsys, "10 classes")
+
+
+def test_cli_exports_and_gates(tmp_path, capsys, saved):
+    out = tmp_path / "out"
+    code = main([str(saved), "--data", "digits", "--modes", "float32", "--out", str(out), "--quiet",
+                 "--latency-runs", "2", "--threads", "1"])
+    assert code == 0 and (out / "mixer_s16_224_float32.tflite").exists(), capsys.readouterr()
+    assert main([str(saved), "--data", "digits", "--gate", str(out / "mixer_s16_224_float32.tflite")]) == 0
+
+
+# === library: bad data, generic models ===
+def test_empty_and_misshaped_calibration(tmp_path):
+    model = tiny_model("resmlp_12_224")
+    good = np.zeros((4, 32, 32, 3), np.float32)
+    with pytest.raises(export.ExportError, match="empty"):
+        export.to_tflite(model, "int8", np.zeros((0, 32, 32, 3), np.float32))
+    with pytest.raises(export.ExportError, match=r"shape \(16, 16, 3\).*expects \(32, 32, 3\)"):
+        export.to_tflite(model, "int8", np.zeros((4, 16, 16, 3), np.float32))
+    with pytest.raises(export.ExportError, match="needs calibration data"):
+        export.to_tflite(model, "int16x8", None)
+    with pytest.raises(export.ExportError, match=r"shape \(16, 16, 3\)"):  # eval data of another size
+        export.export_model(model, tmp_path / "out", "float32", eval_data=(good[:, :16, :16], np.zeros(4)))
+    assert not (tmp_path / "out").exists()
+
+
+def test_generic_keras_model(tmp_path):
+    import keras
+    inputs = keras.Input((8, 8, 3), name="images")
+    x = keras.layers.Conv2D(4, 3, activation="gelu")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)), name="generic")
+    images = np.random.default_rng(0).normal(size=(8, 8, 8, 3)).astype("float32")
+    with pytest.raises(export.ExportError, match="Pass mean=... and std"):
+        export.export_model(model, tmp_path / "a", "float32", eval_data=images)
+    with pytest.raises(export.ExportError, match="needs a keras_mlp model"):
+        export.export_model(model, tmp_path / "b", "qat", eval_data=images, train_data=(images, np.zeros(8)),
+                            mean=(0.5,) * 3, std=(0.5,) * 3, progress=False)
+    summary = export.export_model(model, tmp_path / "c", "float32,int8", eval_data=images, calibration_data=images,
+                                  mean=(0.5,) * 3, std=(0.5,) * 3, latency_runs=2, threads=(1,), progress=False)
+    assert summary["passed"] and set(summary["files"]) == {"float32", "int8"}
