@@ -10,6 +10,7 @@ was taken; with `deterministic` (op determinism) the result is bit-identical to 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -96,6 +97,14 @@ def evaluate(model: keras.Model, dataset: tf.data.Dataset, predict=None) -> dict
         top5 += int(tf.reduce_sum(tf.cast(tf.math.in_top_k(labels, logits, min(5, logits.shape[-1])), tf.int32)))
         total += int(labels.shape[0])
     return {"top1": top1 / total, "top5": top5 / total, "loss": loss / total, "examples": total}
+
+
+def weights_digest(model: keras.Model) -> str:
+    """SHA-256 of every weight's bytes, in order: equal digests mean bit-identical models."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
 
 
 class Trainer:
@@ -215,7 +224,7 @@ class Trainer:
         history = workdir.read_history(self.work_dir, step // spe) if self.chief else []
         images_seen, session_start = 0, time.perf_counter()
         test_ds = self.test_data()
-        if self.chief and config.verbose and step:
+        if self.chief and step:
             print(f"Resuming {self.work_dir} at step {step}/{self.total_steps} (epoch {step // spe + 1}).")
         while step < self.total_steps:
             epoch, first = divmod(step, spe)
@@ -277,6 +286,7 @@ class Trainer:
             "images_per_second": images_seen / session_seconds if images_seen else None,
             "strategy": type(self.strategy).__name__, "replicas": self.strategy.num_replicas_in_sync,
             "params": int(self.model.count_params()), "deterministic": config.deterministic,
+            "weights_sha256": weights_digest(self.model),
             "model_path": os.path.join(self.work_dir, workdir.MODEL),
         }
         if self.chief:

@@ -1,0 +1,96 @@
+"""training/: data contract, recipe plumbing, a short run's outputs, and every bad input (CLI exit 2)."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from training import cli
+from training.augment import Augmenter
+from training.data import build_pipeline, dataset_info, load_dataset
+
+TINY = ["--set", "model.image_size=8", "--set", "model.patch_size=2", "--set", "model.num_blocks=1",
+        "--set", "model.hidden_dim=16", "--set", "model.tokens_mlp_dim=8", "--set", "model.channels_mlp_dim=32",
+        "--epochs", "1", "--batch-size", "128", "--checkpoint-every", "4", "--export", "none",
+        "--set", "verbose=0"]
+
+
+def test_digits_contract():
+    info = dataset_info("digits")
+    assert (info.num_classes, info.num_train, info.num_test) == (10, 1437, 360)
+    images, labels = next(iter(load_dataset("digits", "test", image_size=(16, 16), mean=(0.5,) * 3,
+                                            std=(0.5,) * 3, batch_size=400)))
+    assert images.shape == (360, 16, 16, 3) and labels.dtype.name == "int32"
+    x = images.numpy()
+    np.testing.assert_array_equal(x[..., 0], x[..., 2])  # grey replicated into RGB
+    assert x.min() == -1.0 and x.max() == pytest.approx(1.0)  # 0..16 scaled to 0..255, then normalised
+    assert np.bincount(labels.numpy(), minlength=10).min() >= 35  # stratified
+
+
+def test_augmentation_is_a_function_of_seed_epoch_and_position():
+    def epoch(skip, epoch=2, seed=1):
+        ds = build_pipeline("digits", "train", image_size=(8, 8), mean=(0.5,) * 3, std=(0.5,) * 3, batch_size=64,
+                            augmenter=Augmenter("digits", mixup_alpha=0.2, cutmix_alpha=1.0), seed=seed,
+                            epoch=epoch, skip_batches=skip, shuffle=True, drop_remainder=True, one_hot=10)
+        return [x.numpy() for x, _ in ds]
+
+    full, resumed = epoch(0), epoch(5)
+    assert len(full) == 22 and len(resumed) == 17
+    for a, b in zip(full[5:], resumed):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(full[0], epoch(0, epoch=3)[0])
+
+
+def test_short_run_writes_work_dir(tmp_path, capsys):
+    work = tmp_path / "run"
+    assert cli.main(["--work-dir", str(work), *TINY]) == 0
+    results = json.loads((work / "results.json").read_text())
+    assert results["steps"] == 11 and results["replicas"] == 1 and 0 <= results["test_top1"] <= 1
+    assert {"config.json", "history.csv", "model.keras", "checkpoints", "logs"} <= set(os.listdir(work))
+    assert os.listdir(work / "logs" / "train")
+    # The same command again continues the finished run instead of refusing it.
+    assert cli.main(["--work-dir", str(work), *TINY]) == 0
+    # A different config is refused and the work dir is left as it was.
+    before = (work / "config.json").read_text()
+    assert cli.main(["--work-dir", str(work), *TINY, "--lr", "0.1"]) == 2
+    assert "holds a different config (lr: 0.003 -> 0.1)" in capsys.readouterr().err
+    assert (work / "config.json").read_text() == before
+    # A corrupt checkpoint is named and kept.
+    data = sorted((work / "checkpoints").glob("ckpt-11.data*"))[0]
+    data.write_bytes(b"garbage")
+    assert cli.main(["--work-dir", str(work), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "ckpt-11 cannot be restored" in err and str(data) in err and data.read_bytes() == b"garbage"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "mixer_q16"], "Unknown model 'mixer_q16'.*Choose from.*mixer_b16_224"),
+    (["--dataset", "no_such_set"], "Unknown dataset 'no_such_set'. Choose 'digits'.*cifar10"),
+    (["--recipe", "digits_mixr"], "Unknown recipe 'digits_mixr'. Did you mean 'digits_mixer'"),
+    (["--set", "model.image_size=9"], "Image size 9x9 is not divisible by `patch_size`=2"),
+    (["--set", "nonsense=1"], r"Unknown config key\(s\) \['nonsense'\]"),
+])
+def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, args, message):
+    work = tmp_path / "run"
+    assert cli.main(["--work-dir", str(work), *TINY, *args]) == 2
+    import re
+    assert re.search(message, capsys.readouterr().err)
+    assert not work.exists()
+
+
+def test_dataset_absent_offline_fails_fast(tmp_path, capsys):
+    work = tmp_path / "run"
+    assert cli.main(["--work-dir", str(work), *TINY, "--dataset", "cifar10", "--data-dir", str(tmp_path)]) == 2
+    assert "'cifar10' is not prepared under" in capsys.readouterr().err and "--download" not in str(work)
+    assert not work.exists()
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, capsys):
+    work = tmp_path / "run"
+    code = cli.main(["--work-dir", str(work), *TINY, "--lr", "1e30", "--checkpoint-every", "1",
+                     "--set", "clip_norm=null", "--set", "warmup_epochs=0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Loss became" in err and "last good checkpoint" in err
+    assert (work / "checkpoints" / "checkpoint").exists() and not (work / "results.json").exists()
