@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks of keras-mlp against the machine's matmul peak and peer implementations."""

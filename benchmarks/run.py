@@ -1,0 +1,89 @@
+"""One command for every speed and memory figure: `python -m benchmarks.run` (see README "Benchmarks").
+
+Measures, in one run on this machine: the float32 matmul peak; per variant at 224×224 Keras inference, TFLite
+float32/float16/dynamic/int8 latency through ai_edge_litert (1 and 2 threads), training images/s; the same
+figures from timm (PyTorch CPU) and keras_cv_attention_models when installed, with ours/theirs ratios; peak RSS of
+training and export. Writes `benchmarks/results/latest.{json,md}` (machine and date recorded) and prints the table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.measure import machine, matmul_peak, peak_rss_mib
+from benchmarks.ours import TFLITE_MODES, benchmark_variant
+from benchmarks.report import markdown
+
+VARIANTS = ("mixer_s16_224", "resmlp_12_224", "gmlp_s16_224", "ff_ti16_224")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def peers(script: str, python: str, variants, env=None, timeout: int = 3600) -> dict:
+    """Run a peer script in its own process; {'skipped': reason} when its libraries are not installed."""
+    proc = subprocess.run([python, str(ROOT / "benchmarks" / script), *variants], capture_output=True, text=True,
+                          cwd=ROOT, timeout=timeout,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT), **(env or {})})
+    if proc.returncode:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"skipped": f"{script} with {python}: {last}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+MEMORY_TRAIN = """
+import numpy as np, keras_mlp, keras
+model = keras_mlp.create_model({name!r})
+model.compile(optimizer=keras.optimizers.AdamW(1e-4), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+x = np.zeros(({batch}, 224, 224, 3), np.float32); y = np.zeros({batch}, np.int64)
+for _ in range(2):
+    model.train_on_batch(x, y)
+result = {{"what": "train {batch} images/step, AdamW", "variant": {name!r}, "params": model.count_params()}}
+"""
+MEMORY_EXPORT = """
+import keras_mlp
+from export import to_tflite
+model = keras_mlp.create_model({name!r})
+result = {{"what": "export float32 TFLite", "variant": {name!r}, "bytes": len(to_tflite(model, "float32"))}}
+"""
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    parser.add_argument("--modes", nargs="+", default=list(TFLITE_MODES), choices=TFLITE_MODES)
+    parser.add_argument("--runs", type=int, default=20, help="timed runs per latency figure (median, min-max)")
+    parser.add_argument("--train-steps", type=int, default=5)
+    parser.add_argument("--torch-python", default=sys.executable,
+                        help="a Python with torch + timm for the timm peer (skipped if it has none)")
+    parser.add_argument("--memory-variant", default="mixer_l16_224", help="variant of the peak-RSS probes")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["peers", "memory"])
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    args = parser.parse_args(argv)
+
+    results = {"machine": machine(), "matmul": matmul_peak(), "variants": {}}
+    print(f"matmul peak: {results['matmul']}", flush=True)
+    for name in args.variants:
+        results["variants"][name] = benchmark_variant(name, args.runs, args.train_steps, args.modes)
+        print(f"{name}: done", flush=True)
+    if "peers" not in args.skip:
+        results["timm"] = peers("peers_timm.py", args.torch_python, args.variants)
+        results["kecam"] = peers("peers_kecam.py", sys.executable, args.variants, env={"TF_USE_LEGACY_KERAS": "1"})
+    if "memory" not in args.skip:
+        results["memory"] = [peak_rss_mib(MEMORY_TRAIN.format(name=args.memory_variant, batch=8)),
+                             peak_rss_mib(MEMORY_EXPORT.format(name=args.memory_variant))]
+    table = markdown(results)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for suffix, text in ((".json", json.dumps(results, indent=1)), (".md", table)):
+        tmp = out / f".latest{suffix}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, out / f"latest{suffix}")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
