@@ -11,7 +11,7 @@ import collections
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -239,7 +239,3 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
             os.remove(tmp)
         raise
 
-
-def iter_batches(images: np.ndarray, labels: np.ndarray | None, batch: int) -> Iterable:
-    for start in range(0, len(images), batch):
-        yield images[start:start + batch], None if labels is None else labels[start:start + batch]

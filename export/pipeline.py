@@ -85,8 +85,9 @@ def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_da
                  eval_data=None, class_names: Sequence[str] | None = None, mean=None, std=None,
                  name: str | None = None, batch_size: int | None = 1, num_calibration: int = 256,
                  num_eval: int | None = None, thresholds: dict | None = None, qat_epochs: int = 3,
-                 qat_learning_rate: float = 1e-4, qat_batch_size: int = 32, latency_runs: int = 50,
-                 threads: Sequence[int] = (1, 2), metadata: bool = True, progress: bool = True) -> dict:
+                 qat_learning_rate: float = 1e-4, qat_batch_size: int = 32, qat_samples: int = 8192,
+                 latency_runs: int = 50, threads: Sequence[int] = (1, 2), metadata: bool = True,
+                 progress: bool = True) -> dict:
     """Export `model` in each of `modes` to `out_dir`, each file gated against the float model.
 
     Args:
@@ -103,6 +104,7 @@ def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_da
             metadata; mean/std default to the registry's for a keras_mlp variant.
         thresholds: {mode: {key: value}} overriding `export.DEFAULT_THRESHOLDS`.
         batch_size: static batch of the signature (1), or None for dynamic.
+        num_calibration / num_eval / qat_samples: images used for calibration, the gate (None: all) and QAT.
 
     Returns: dict with `passed` (every file passed its gate), `files`, `rejected`, `results` and `report`.
     Raises `ExportError` on bad input, before anything is written.
@@ -134,7 +136,7 @@ def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_da
     if "qat" in modes:
         from export.qat import check_qat_model
         check_qat_model(model)
-        train_images, train_labels = as_arrays(train_data, spec)
+        train_images, train_labels = as_arrays(train_data, spec, qat_samples)
         if train_images is None or train_labels is None:
             raise ExportError("Mode 'qat' fine-tunes the model: pass train_data=(images, labels) (or --data).")
     out_dir = check_out_dir(out_dir)
@@ -190,7 +192,11 @@ def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_da
         result["file"] = os.path.relpath(path, out_dir)
         results.append(result)
     write_atomic(os.path.join(out_dir, labels_file), "\n".join(labels_list) + "\n")
-    summary = {"model": name, "input_shape": [batch_size, *spec.shape[1:]], "num_eval": len(eval_images),
+    notes = ["Keras 3 LayerNormalization is traced as c = x - mean; c * rsqrt(mean(c * c) + eps) * gamma + beta "
+             "(same maths; Keras' own form has NEG and SQUARED_DIFFERENCE, which the TFLite quantiser cannot "
+             "quantise to int8/int16), so no LayerNorm or GELU stays in float."]
+    summary = {"model": name, "notes": notes, "input_shape": [batch_size, *spec.shape[1:]],
+               "num_eval": len(eval_images),
                "float_accuracy": None if eval_labels is None else float(np.mean(reference.argmax(1) == eval_labels)),
                "passed": not rejected, "files": files, "rejected": rejected, "results": results}
     summary["report"] = reporting.write_report(summary, out_dir)
