@@ -49,3 +49,16 @@ def test_ff_only_matches_numpy(tmp_path, image_size, pos_grid):
     images = np.random.default_rng(4).normal(size=(2, 32, 32, 3)).astype("float32")
     expected = ref.ff_forward(state, images.astype("float64"), patch=8, blocks=2)
     assert np.abs(model.predict(images, verbose=0) - expected).max() <= 1e-4
+
+
+def test_golden_under_tf_keras():
+    """The same importers serve tf_keras models (TF_USE_LEGACY_KERAS=1, used for quantisation-aware training)."""
+    import os
+    import subprocess
+    import sys
+    root = Path(__file__).parents[1]
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    run = subprocess.run([sys.executable, str(root / "tools" / "compare_golden.py"), str(GOLDEN)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.count("max abs diff") == len(TIMM)
