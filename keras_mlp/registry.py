@@ -11,6 +11,8 @@ import difflib
 import inspect
 from typing import Any
 
+import numpy as np
+
 from keras_mlp.models import GMLP, FeedForwardViT, MLPMixer, MLPTrunk, ResMLP
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -25,6 +27,22 @@ class Preprocessing:
     std: tuple[float, float, float] = HALF
     crop_pct: float = 0.875
     interpolation: str = "bicubic"
+
+    def __call__(self, images, image_size):
+        """Evaluation preprocessing of (H, W, 3) or (B, H, W, 3) images with values 0..255 (timm's eval transform):
+        resize the shorter side to `image_size / crop_pct` with `interpolation`, crop the centre, normalise.
+
+        >>> Preprocessing()(np.full((40, 60, 3), 255, np.uint8), 32).shape
+        TensorShape([32, 32, 3])
+        """
+        from keras_mlp.backend import tf
+        size = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else tuple(image_size)
+        images = tf.cast(tf.convert_to_tensor(images), tf.float32)
+        hw = tf.cast(tf.shape(images)[-3:-1], tf.float32)
+        scale = tf.math.ceil(max(size) / self.crop_pct) / tf.reduce_min(hw)
+        images = tf.image.resize(images, tf.cast(tf.round(hw * scale), tf.int32), method=self.interpolation)
+        images = tf.image.resize_with_crop_or_pad(tf.clip_by_value(images, 0.0, 255.0), size[0], size[1])
+        return (images / 255.0 - tf.constant(self.mean)) / tf.constant(self.std)
 
 
 @dataclasses.dataclass(frozen=True)
