@@ -34,11 +34,11 @@ class StatelessSeed(SeedGenerator):
 def apply_seeded(layer: keras.layers.Layer, data, seed: tf.Tensor):
     """Run a Keras random preprocessing layer with randomness taken from `seed` only."""
     saved = layer.generator
-    layer.generator = StatelessSeed(seed)
+    object.__setattr__(layer, "generator", StatelessSeed(seed))  # bypass Keras state tracking
     try:
         return layer(data, training=True)
     finally:
-        layer.generator = saved
+        object.__setattr__(layer, "generator", saved)
 
 
 def element_seed(seed: int, epoch, index) -> tf.Tensor:

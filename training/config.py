@@ -16,7 +16,7 @@ class UsageError(ValueError):
 
 # Fields that do not change what is trained: a work directory may be resumed with other values.
 RUNTIME_FIELDS = ("strategy", "data_dir", "download", "export", "checkpoint_every", "keep_checkpoints",
-                  "eval_batch_size", "verbose")
+                  "eval_batch_size", "eval_every", "verbose")
 
 
 @dataclasses.dataclass
@@ -59,6 +59,7 @@ class TrainConfig:
     checkpoint_every: int = 100  # steps
     keep_checkpoints: int = 2
     eval_batch_size: int = 256
+    eval_every: int = 1  # epochs between held-out evaluations (the last epoch is always evaluated)
     export: str = "all"  # export modes after training ("none" to skip)
     verbose: int = 1
 

@@ -172,56 +172,64 @@ def _center_crop(image, size, crop_pct: float, method: str):
 
 
 def build_pipeline(name: str, split: str, *, image_size, mean, std, batch_size: int, augmenter: Augmenter | None = None,
-                   seed: int = 0, epoch: int = 0, skip_batches: int = 0, shuffle: bool = False,
-                   drop_remainder: bool = False, one_hot: int = 0,
-                   num_shards: int = 1, shard_index: int = 0, crop_pct: float = 0.875,
-                   interpolation: str = "bilinear", data_dir=None, download: bool = False) -> tf.data.Dataset:
-    """The full pipeline of one epoch; `one_hot` > 0 yields one-hot labels of that many classes (mixed by
-    MixUp/CutMix when the augmenter has them).
+                   seed: int = 0, epoch: int = 0, num_epochs: int = 1, skip_batches: int = 0, shuffle: bool = False,
+                   drop_remainder: bool = False, one_hot: int = 0, num_shards: int = 1, shard_index: int = 0,
+                   crop_pct: float = 0.875, interpolation: str = "bilinear", data_dir=None,
+                   download: bool = False) -> tf.data.Dataset:
+    """Batches of epochs `epoch`..`epoch + num_epochs - 1`, skipping the first `skip_batches`.
 
-    Order and augmentation depend only on (seed, epoch, position): batches `skip_batches`.. of epoch `epoch`
-    are the same whether or not the epoch was started before. `num_shards`/`shard_index` split the examples
+    Order and augmentation depend only on (seed, epoch, position), so the batches after a skip are the same
+    whether or not the epoch was started before. `one_hot` > 0 yields one-hot labels of that many classes
+    (mixed by MixUp/CutMix when the augmenter has them). `num_shards`/`shard_index` split the examples
     between input pipelines (multi-worker); `batch_size` is then this pipeline's batch.
     """
     size = tuple(int(s) for s in image_size)
-    ds, kind, cacheable = _source(name, split, size, data_dir, download)
+    source, kind, cacheable = _source(name, split, size, data_dir, download)
     if cacheable:
-        ds = ds.cache()
-    if shuffle:
-        count = int(ds.cardinality()) if int(ds.cardinality()) > 0 else 10_000
-        shuffle_seed = (seed * 1_000_003 + epoch * 7_919 + 12_345) % 2**31
-        ds = ds.shuffle(min(count, 50_000), seed=shuffle_seed, reshuffle_each_iteration=False)
-    if num_shards > 1:
-        ds = ds.shard(num_shards, shard_index)
+        source = source.cache()
+    count = int(source.cardinality()) if int(source.cardinality()) > 0 else 10_000
     mean = tf.constant(mean, tf.float32)
     std = tf.constant(std, tf.float32)
     method = "bicubic" if interpolation == "bicubic" else "bilinear"
 
-    def prepare(index, example):
-        image, label = example
-        if kind == "natural":
-            if augmenter is not None and augmenter.kind == "natural":
-                image = random_resized_crop(image, size, element_seed(seed, epoch, index), method=method)
-            else:
-                image = _center_crop(image, size, crop_pct, method)
-            image = tf.clip_by_value(image, 0.0, 255.0)
-        if augmenter is not None:
-            image = augmenter.example(image, element_seed(seed, epoch, index * num_shards + shard_index))
-        return image, label
+    def one_epoch(epoch):
+        ds = source
+        if shuffle:
+            shuffle_seed = (seed * 1_000_003 + epoch * 7_919 + 12_345) % 2**31
+            ds = ds.shuffle(min(count, 50_000), seed=shuffle_seed, reshuffle_each_iteration=False)
+        if num_shards > 1:
+            ds = ds.shard(num_shards, shard_index)
 
-    ds = ds.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+        def prepare(index, example):
+            image, label = example
+            index = index * num_shards + shard_index  # position in the epoch, whatever the sharding
+            if kind == "natural":
+                if augmenter is not None and augmenter.kind == "natural":
+                    image = random_resized_crop(image, size, element_seed(seed, epoch, -index - 1), method=method)
+                else:
+                    image = _center_crop(image, size, crop_pct, method)
+                image = tf.clip_by_value(image, 0.0, 255.0)
+            if augmenter is not None:
+                image = augmenter.example(image, element_seed(seed, epoch, index))
+            return image, label
 
-    def finish(index, batch):
-        images, labels = batch
-        if one_hot:
-            labels = tf.one_hot(labels, one_hot)
-            if augmenter is not None and augmenter.mixes:
-                seed_b = element_seed(seed, epoch, -(index * num_shards + shard_index) - 2)
-                images, labels = augmenter.batch(images, labels, seed_b)
-        return (images / 255.0 - mean) / std, labels
+        ds = ds.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
 
-    ds = ds.enumerate().map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        def finish(index, batch):
+            images, labels = batch
+            if one_hot:
+                labels = tf.one_hot(labels, one_hot)
+                if augmenter is not None and augmenter.mixes:
+                    batch_seed = element_seed(seed, epoch, -(2**40) - index * num_shards - shard_index)
+                    images, labels = augmenter.batch(images, labels, batch_seed)
+            return (images / 255.0 - mean) / std, labels
+
+        return ds.enumerate().map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    ds = one_epoch(epoch)  # python-level epochs: tf.data shuffle seeds must be Python ints
+    for later in range(epoch + 1, epoch + num_epochs):
+        ds = ds.concatenate(one_epoch(later))
     if skip_batches:
         ds = ds.skip(skip_batches)
     options = tf.data.Options()

@@ -52,7 +52,7 @@ def _check(config: TrainConfig) -> tuple[keras_mlp.Variant, data_lib.DatasetInfo
         raise UsageError(str(err)) from err
     if config.mixed_precision not in MIXED_PRECISION:
         raise UsageError(f"Unknown mixed_precision {config.mixed_precision!r}; use one of {MIXED_PRECISION}.")
-    for name in ("epochs", "batch_size", "checkpoint_every", "eval_batch_size"):
+    for name in ("epochs", "batch_size", "checkpoint_every", "eval_batch_size", "eval_every"):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise UsageError(f"`{name}` must be a positive integer, got {value!r}.")
@@ -97,6 +97,13 @@ def evaluate(model: keras.Model, dataset: tf.data.Dataset, predict=None) -> dict
         top5 += int(tf.reduce_sum(tf.cast(tf.math.in_top_k(labels, logits, min(5, logits.shape[-1])), tf.int32)))
         total += int(labels.shape[0])
     return {"top1": top1 / total, "top5": top5 / total, "loss": loss / total, "examples": total}
+
+
+def strategy_name(strategy: tf.distribute.Strategy) -> str:
+    """Public class name (MultiWorkerMirroredStrategy's class is CollectiveAllReduceStrategy)."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return "MultiWorkerMirroredStrategy"
+    return type(strategy).__name__
 
 
 def weights_digest(model: keras.Model) -> str:
@@ -147,7 +154,8 @@ class Trainer:
                                     reduce_retracing=True)
 
     # === Data ===
-    def _train_data(self, epoch: int, skip_steps: int):
+    def _train_data(self, epoch: int, skip_steps: int, num_epochs: int):
+        """One distributed iterator over the remaining epochs, starting `skip_steps` into `epoch`."""
         config, strategy = self.config, self.strategy
         pre = self.variant.preprocessing
 
@@ -156,7 +164,7 @@ class Trainer:
             return data_lib.build_pipeline(
                 config.dataset, "train", image_size=self.model.image_size, mean=pre.mean, std=pre.std,
                 batch_size=ctx.get_per_replica_batch_size(config.batch_size), augmenter=_augmenter(config),
-                seed=config.seed, epoch=epoch, skip_batches=skip_steps * per_pipeline, shuffle=True,
+                seed=config.seed, epoch=epoch, num_epochs=num_epochs, skip_batches=skip_steps * per_pipeline, shuffle=True,
                 drop_remainder=True, one_hot=self.info.num_classes, num_shards=ctx.num_input_pipelines,
                 shard_index=ctx.input_pipeline_id, crop_pct=pre.crop_pct, interpolation=pre.interpolation,
                 data_dir=config.data_dir)
@@ -228,12 +236,12 @@ class Trainer:
             print(f"Resuming {self.work_dir} at step {step}/{self.total_steps} (epoch {step // spe + 1}).")
         while step < self.total_steps:
             epoch, first = divmod(step, spe)
-            iterator = self._train_data(epoch, first)
+            iterator = self._train_data(epoch, first, 1)
             bar = keras.utils.Progbar(spe, verbose=config.verbose if self.chief else 0,
                                       stateful_metrics=["lr", "test_top1"])
             if self.chief and config.verbose:
                 print(f"Epoch {epoch + 1}/{config.epochs}")
-            losses, accs, start = [], [], time.perf_counter()
+            losses, accs, start = [], [], time.perf_counter()  # `seconds` counts training steps only
             for index in range(first, spe):
                 loss, acc = (float(v) for v in self._train_step(iterator))
                 if not np.isfinite(loss):
@@ -247,21 +255,26 @@ class Trainer:
                     scalar("loss", loss)
                     scalar("accuracy", acc)
                     scalar("learning_rate", lr)
-                if step % config.checkpoint_every == 0 or index == spe - 1:
+                if step % config.checkpoint_every == 0 or step == self.total_steps:
                     self.seconds.assign_add(time.perf_counter() - start)
-                    start = time.perf_counter()
                     self._save(step)
+                    start = time.perf_counter()
                 bar.update(index + 1, [("loss", loss), ("acc", acc), ("lr", lr)])
-            metrics = evaluate(self.model, test_ds, self._predict)
-            if self.chief and config.verbose:
-                print(f"  test top-1 {metrics['top1']:.4f}  top-5 {metrics['top5']:.4f}  loss {metrics['loss']:.4f}")
-            history.append({"epoch": epoch, "step": step, "loss": float(np.mean(losses)),
-                            "accuracy": float(np.mean(accs)), "test_loss": metrics["loss"],
-                            "test_top1": metrics["top1"], "test_top5": metrics["top5"], "lr": lr})
+            if step != self.total_steps:
+                self.seconds.assign_add(time.perf_counter() - start)
+            row = {"epoch": epoch, "step": step, "loss": float(np.mean(losses)), "accuracy": float(np.mean(accs)),
+                   "test_loss": "", "test_top1": "", "test_top5": "", "lr": lr}
+            if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
+                metrics = evaluate(self.model, test_ds, self._predict)
+                row.update(test_loss=metrics["loss"], test_top1=metrics["top1"], test_top5=metrics["top5"])
+                if self.chief and config.verbose:
+                    print(f"  test top-1 {metrics['top1']:.4f}  top-5 {metrics['top5']:.4f}  loss {metrics['loss']:.4f}")
+                if self.chief:
+                    with summary.as_default(step=step):
+                        scalar("test_top1", metrics["top1"])
+                        scalar("test_loss", metrics["loss"])
+            history.append(row)
             if self.chief:
-                with summary.as_default(step=step):
-                    scalar("test_top1", metrics["top1"])
-                    scalar("test_loss", metrics["loss"])
                 workdir.write_history(self.work_dir, history)
         summary.flush()
         return self._finish(images_seen, time.perf_counter() - session_start)
@@ -284,7 +297,7 @@ class Trainer:
             "epochs": config.epochs, "steps": self.total_steps, "global_batch_size": config.batch_size,
             "train_seconds": float(self.seconds.numpy()),
             "images_per_second": images_seen / session_seconds if images_seen else None,
-            "strategy": type(self.strategy).__name__, "replicas": self.strategy.num_replicas_in_sync,
+            "strategy": strategy_name(self.strategy), "replicas": self.strategy.num_replicas_in_sync,
             "params": int(self.model.count_params()), "deterministic": config.deterministic,
             "weights_sha256": weights_digest(self.model),
             "model_path": os.path.join(self.work_dir, workdir.MODEL),
