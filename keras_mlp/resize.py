@@ -115,10 +115,10 @@ def resize(model, image_size, method: str = "auto"):
         i, j = np.meshgrid(np.arange(old[0]), np.arange(old[1]), indexing="ij")
         groups = [((i * kh + a) * new[1] + j * kw + b).reshape(-1) for a in range(kh) for b in range(kw)]
     resized = type(model).from_config(config)
-    trained = {path: np.array(v) for path, v in named_weights(model).items()}
+    trained = {path: np.asarray(v.numpy()) for path, v in named_weights(model).items()}
     offset = 1 if model.class_token else 0
     for path, variable in named_weights(resized).items():
-        value, fresh = trained[path], np.array(variable)
+        value, fresh = trained[path], np.asarray(variable.numpy())
         rule = _rule(path)
         if rule is not None and not (path == "embed/pos_embed" and model.pos_embed_grid is not None):
             token_axes, hidden_axis = rule
