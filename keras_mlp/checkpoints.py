@@ -152,7 +152,11 @@ def build_with_weights(build: Callable[..., object], kwargs: dict, overrides: di
         kwargs["image_size"] = (grid[0] * patch, grid[1] * patch)
     classes = layout.num_classes(state)
     skip_head = False
-    if kwargs.get("include_top", True) and classes is not None:
+    if kwargs.get("include_top", True) and classes is None:
+        skip_head = True
+        log.warning("%s has no classifier head; the model gets a fresh %d-class head.", where,
+                    kwargs.get("num_classes", 1000))
+    elif kwargs.get("include_top", True):
         if "num_classes" in overrides and overrides["num_classes"] != classes:
             skip_head = True
             log.warning("%s has a %d-class head; loading everything but the head, and a fresh %d-class head "

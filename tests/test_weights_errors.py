@@ -102,3 +102,10 @@ def test_pth_with_torch(tmp_path):
     model = keras_mlp.create_model("resmlp_12_224", weights=tmp_path / "resmlp.pth", image_size=32, patch_size=8,
                                    num_blocks=2, hidden_dim=32)
     assert np.abs(model.predict(io["images"], verbose=0) - io["logits"]).max() <= 1e-4
+
+
+def test_checkpoint_without_head_gets_fresh_head(caplog):
+    state = {k: v for k, v in load_file(GOLDEN / "mixer.safetensors").items() if not k.startswith("head.")}
+    with caplog.at_level(logging.WARNING, logger="keras_mlp"):
+        model = keras_mlp.create_model("mixer_s16_224", weights=state, num_classes=4, **MIXER)
+    assert "no classifier head" in caplog.text and model.get_layer("head").kernel.shape == (32, 4)
