@@ -56,7 +56,7 @@ def find_layout(state: Mapping[str, np.ndarray], source: str = "the checkpoint")
         if layout.matches(state):
             return layout
     raise CheckpointError(f"{source} has no known key layout (first keys: {_short(sorted(state), 6)}). Supported: "
-                          f"{'; '.join(f'{FAMILY_NAMES[l.block]} ({l.name})' for l in LAYOUTS)}.")
+                          f"{'; '.join(f'{FAMILY_NAMES[x.block]} ({x.name})' for x in LAYOUTS)}.")
 
 
 def _as_state(source) -> tuple[dict, str]:

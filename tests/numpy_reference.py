@@ -90,8 +90,9 @@ def mixer_flax_shapes(patch: int, dim: int, tokens: int, ds: int, dc: int, block
         for j in (0, 1):
             shapes |= {f"MixerBlock_{i}/LayerNorm_{j}/scale": (dim,), f"MixerBlock_{i}/LayerNorm_{j}/bias": (dim,)}
         for name, n, hidden in (("token_mixing", tokens, ds), ("channel_mixing", dim, dc)):
-            shapes |= {f"MixerBlock_{i}/{name}/Dense_0/kernel": (n, hidden), f"MixerBlock_{i}/{name}/Dense_0/bias": (hidden,),
-                       f"MixerBlock_{i}/{name}/Dense_1/kernel": (hidden, n), f"MixerBlock_{i}/{name}/Dense_1/bias": (n,)}
+            prefix = f"MixerBlock_{i}/{name}"
+            shapes |= {f"{prefix}/Dense_0/kernel": (n, hidden), f"{prefix}/Dense_0/bias": (hidden,),
+                       f"{prefix}/Dense_1/kernel": (hidden, n), f"{prefix}/Dense_1/bias": (n,)}
     return shapes
 
 

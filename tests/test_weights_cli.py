@@ -1,4 +1,4 @@
-"""keras-mlp-convert: a checkpoint to a .keras file that gives the reference logits; bad input exits 2, writes nothing."""
+"""keras-mlp-convert: a checkpoint to a .keras file with the reference logits; bad input exits 2, writes nothing."""
 from __future__ import annotations
 
 from pathlib import Path
