@@ -62,3 +62,15 @@ def test_golden_under_tf_keras():
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.count("max abs diff") == len(TIMM)
+
+
+def test_ff_only_with_vit_style_pos_embed():
+    """The same model saved with a timm-ViT `pos_embed` (1, 1 + N, C) instead of the learned (C, H, W) grid."""
+    state = ref.random_checkpoint(ref.ff_shapes(8, 32, 16, (4, 4), 2, 6), seed=5)
+    vit = {k: v for k, v in state.items() if not k.startswith("pos_encoding.")}
+    vit["pos_embed"] = np.concatenate([state["pos_encoding.cls_pos_embed"],
+                                       state["pos_encoding.pos_embed"].reshape(1, 32, 16).transpose(0, 2, 1)], 1)
+    model = keras_mlp.create_model("ff_ti16_224", weights=vit, **TINY)
+    images = np.random.default_rng(6).normal(size=(2, 32, 32, 3)).astype("float32")
+    expected = ref.ff_forward(state, images.astype("float64"), patch=8, blocks=2)
+    assert np.abs(model.predict(images, verbose=0) - expected).max() <= 1e-4
