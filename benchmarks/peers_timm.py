@@ -42,6 +42,7 @@ def main(names, runs=20, train_steps=5):
             x32 = torch.randn(32, 3, 224, 224)
             res["batch32"] = timed(lambda: model(x32), max(3, runs // 4))
         model.train()
+        x32 = torch.randn(32, 3, 224, 224)  # outside inference_mode: autograd needs a normal tensor
         opt = torch.optim.AdamW(model.parameters(), 1e-4)
         y = torch.randint(0, 1000, (32,))
 
