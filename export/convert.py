@@ -103,8 +103,9 @@ def _layer_norm_call(layer):
 
 @contextlib.contextmanager
 def quantizable_layer_norms(model):
-    """Within the block, every (nested) Keras 3 `LayerNormalization` of `model` traces in the quantisable form."""
-    import keras
+    """Within the block, every (nested) `LayerNormalization` of `model` traces in the quantisable form (Keras 3,
+    or tf_keras under TF_USE_LEGACY_KERAS=1, whose form has SQUARED_DIFFERENCE that XNNPACK cannot run in int8)."""
+    from keras_mlp.backend import keras
     norms = [layer for layer in model._flatten_layers(include_self=False, recursive=True)
              if isinstance(layer, keras.layers.LayerNormalization) and not getattr(layer, "rms_scaling", False)]
     for layer in norms:

@@ -2,11 +2,13 @@
 
 tfmot (Krishnamoorthi 2018, arXiv:1806.08342; tensorflow_model_optimization 0.8 `default_8bit`) knows Dense
 and Conv2D but not LayerNormalization, GELU or custom layers holding nested Dense layers. Weights get tfmot's
-8-bit symmetric per-tensor `LastValueQuantizer` (as its Dense config); layer outputs its asymmetric
-`MovingAverageQuantizer`, so the fake-quant ranges the converter reads sit at every block boundary:
-- `NestedQuantizeConfig`: custom blocks (stem, Mixer/ResMLP/gMLP/FF blocks, Affine, class token): every nested
-  kernel is fake-quantised and the block output too. Activations inside a block (LayerNorm, GELU, the token
-  transposes) train without fake quant; the converter calibrates them from the representative dataset.
+8-bit symmetric `LastValueQuantizer` (per channel for Conv2D, per tensor for Dense, as tfmot's defaults);
+layer outputs its asymmetric `MovingAverageQuantizer`, so the fake-quant ranges the converter reads sit at
+every block boundary:
+- `NestedQuantizeConfig`: Dense/Conv2D and the custom blocks (stem, Mixer/ResMLP/gMLP/FF blocks, Affine, class
+  token): every (nested) kernel is fake-quantised and the layer output too. Activations inside a block
+  (LayerNorm, GELU, the token transposes) train without fake quant; the converter calibrates them from the
+  representative dataset.
 - `OutputQuantizeConfig`: LayerNormalization (the final norm): its output range; γ/β stay float in training
   (the converter folds them into int8 arithmetic).
 - `NoOpQuantizeConfig`: pooling and dropout: ranges pass through unchanged.
@@ -21,8 +23,11 @@ quantizers = tfmot.quantization.keras.quantizers
 QuantizeConfig = tfmot.quantization.keras.QuantizeConfig
 
 
-def _weight_quantizer():
-    return quantizers.LastValueQuantizer(num_bits=8, symmetric=True, narrow_range=False, per_axis=False)
+def _weight_quantizer(layer):
+    """tfmot's defaults: per output channel for Conv2D (the stem), per tensor for Dense (per-axis Dense kernels
+    break the converter at the token-mixing transposes: "tfl.transpose op has mismatched quantized axes")."""
+    per_axis = isinstance(layer, keras.layers.Conv2D)
+    return quantizers.LastValueQuantizer(num_bits=8, symmetric=True, narrow_range=per_axis, per_axis=per_axis)
 
 
 def _output_quantizer():
@@ -32,7 +37,7 @@ def _output_quantizer():
 def _kernel_owners(layer):
     """(sublayer, attribute) of every nested Dense/Conv kernel of `layer`, in a fixed order."""
     owners = []
-    for sub in layer._flatten_layers(include_self=False, recursive=True):
+    for sub in layer._flatten_layers(include_self=True, recursive=True):
         if isinstance(sub, (keras.layers.Dense, keras.layers.Conv2D)):
             owners.append((sub, "kernel"))
     return owners
@@ -42,7 +47,7 @@ class NestedQuantizeConfig(QuantizeConfig):
     """Fake-quantise every nested Dense/Conv kernel and the output of a custom block."""
 
     def get_weights_and_quantizers(self, layer):
-        return [(getattr(sub, attr), _weight_quantizer()) for sub, attr in _kernel_owners(layer)]
+        return [(getattr(sub, attr), _weight_quantizer(sub)) for sub, attr in _kernel_owners(layer)]
 
     def get_activations_and_quantizers(self, layer):
         return []
@@ -91,14 +96,11 @@ def custom_objects() -> dict:
 def annotate(model):
     """`model` (functional tf_keras) with every layer annotated for `quantize_apply`."""
     annotate_layer = tfmot.quantization.keras.quantize_annotate_layer
-    builtin = (keras.layers.Dense, keras.layers.Conv2D)
     passthrough = (keras.layers.GlobalAveragePooling1D, keras.layers.GlobalMaxPooling1D, keras.layers.Dropout)
 
     def apply(layer):
         if isinstance(layer, keras.layers.InputLayer):
             return layer
-        if isinstance(layer, builtin):
-            return annotate_layer(layer)
         if isinstance(layer, keras.layers.LayerNormalization):
             return annotate_layer(layer, OutputQuantizeConfig())
         if isinstance(layer, passthrough):

@@ -23,6 +23,7 @@ def main(folder: str) -> None:
     import tensorflow_model_optimization as tfmot
 
     import keras_mlp
+    from export.convert import quantizable_layer_norms
     from export.qat_configs import annotate, custom_objects
 
     job = json.loads((folder / "job.json").read_text())
@@ -45,7 +46,9 @@ def main(folder: str) -> None:
     train_s = time.perf_counter() - start
     spec = tf.TensorSpec([1, *data["check_images"].shape[1:]], tf.float32, name="images")
     serve = tf.function(lambda images: {"logits": qat(images, training=False)}, input_signature=[spec])
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], qat)
+    with quantizable_layer_norms(qat):
+        concrete = serve.get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], qat)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     calibration = data["calibration"]
     converter.representative_dataset = lambda: ({"images": x[None]} for x in calibration)

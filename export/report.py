@@ -1,5 +1,5 @@
 """Export report: `report.json` (everything), `report.md` (one table row per mode), `report.png` (size vs
-latency, marker colour = accuracy, one point per mode)."""
+latency, and accuracy, per mode)."""
 from __future__ import annotations
 
 import json
@@ -31,28 +31,34 @@ def markdown(summary: dict) -> str:
 
 
 def plot(summary: dict, path: str) -> None:
-    """Size (KiB) vs 1-thread latency per mode, colour = accuracy (agreement when no labels)."""
+    """Left: file size vs median 1-thread latency per mode (log scale). Right: accuracy (or top-1 agreement
+    without labels) per mode, float Keras accuracy as a line; rejected modes in red."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     results = summary["results"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=120)
     if results:
         thread = next(iter(results[0]["latency_ms"]))
-        xs = [r["size_bytes"] / 1024 for r in results]
-        ys = [r["latency_ms"][thread] for r in results]
-        cs = [r["parity"]["tflite_accuracy"] if r["parity"]["tflite_accuracy"] is not None
-              else r["parity"]["agreement"] for r in results]
-        points = ax.scatter(xs, ys, c=cs, cmap="viridis", s=60, edgecolors="k")
-        fig.colorbar(points, ax=ax, label="accuracy" if results[0]["parity"]["tflite_accuracy"] is not None
-                     else "top-1 agreement")
-        for x, y, r in zip(xs, ys, results):
-            ax.annotate(r["mode"] + ("" if r["passed"] else " (rejected)"), (x, y), textcoords="offset points",
-                        xytext=(4, 4), fontsize=8)
-        ax.set_ylabel(f"latency, {thread} thread(s) (ms, median)")
-    ax.set_xlabel("file size (KiB)")
-    ax.set_title(f"{summary['model']}: TFLite modes")
+        labelled = results[0]["parity"]["tflite_accuracy"] is not None
+        colors = ["tab:blue" if r["passed"] else "tab:red" for r in results]
+        for i, r in enumerate(results):
+            left.scatter(r["size_bytes"] / 1024, r["latency_ms"][thread], color=colors[i], edgecolors="k", s=50)
+            left.annotate(r["mode"], (r["size_bytes"] / 1024, r["latency_ms"][thread]), fontsize=8,
+                          textcoords="offset points", xytext=(5, 2 + 7 * (i % 3 - 1)))
+        left.set_yscale("log")
+        left.set_ylabel(f"latency, {thread} thread(s), median (ms)")
+        scores = [100 * (r["parity"]["tflite_accuracy"] if labelled else r["parity"]["agreement"]) for r in results]
+        right.barh([r["mode"] for r in results], scores, color=colors)
+        if labelled and summary.get("float_accuracy") is not None:
+            right.axvline(100 * summary["float_accuracy"], color="k", ls="--", label="float Keras")
+            right.legend(loc="lower left", fontsize=8)
+        right.set_xlim(max(0.0, min(scores) - 2), 100)
+        right.invert_yaxis()
+        right.set_xlabel("accuracy (%)" if labelled else "top-1 agreement with float (%)")
+    left.set_xlabel("file size (KiB)")
+    fig.suptitle(f"{summary['model']}: TFLite modes (red: rejected by the parity gate)")
     fig.tight_layout()
     tmp = os.path.join(os.path.dirname(path), ".tmp_report.png")
     fig.savefig(tmp)
