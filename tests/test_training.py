@@ -94,3 +94,17 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "Loss became" in err and "last good checkpoint" in err
     assert (work / "checkpoints" / "checkpoint").exists() and not (work / "results.json").exists()
+
+
+def test_every_recipe_resolves_and_documents_its_command():
+    import keras_mlp
+    from training.config import TrainConfig
+    from training.recipes import describe, get_recipe, list_recipes
+
+    names = list_recipes()
+    assert {f"{d}_{f}" for d in ("digits", "imagenet") for f in ("mixer", "resmlp", "gmlp", "ff")} <= set(names)
+    for name in names:
+        config = TrainConfig.from_dict(get_recipe(name))
+        keras_mlp.get_variant(config.model)
+        doc = describe(name)
+        assert "keras-mlp-train" in doc and ("%" in doc or "README" in doc), name

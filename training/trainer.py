@@ -186,7 +186,8 @@ class Trainer:
                                                        reduction=None)
         scaling = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
-        def replica_step(images, labels):
+        @tf.function(jit_compile=self.config.jit_compile)
+        def loss_and_grads(images, labels):  # XLA-compiled when jit_compile; no cross-replica ops inside
             variables = model.trainable_variables
             with tf.GradientTape() as tape:
                 logits = tf.cast(model(images, training=True), tf.float32)
@@ -194,7 +195,11 @@ class Trainer:
                 if model.losses:
                     loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
                 scaled = optimizer.scale_loss(loss) if scaling else loss
-            grads = tape.gradient(scaled, variables)
+            return loss, logits, tape.gradient(scaled, variables)
+
+        def replica_step(images, labels):
+            variables = model.trainable_variables
+            loss, logits, grads = loss_and_grads(images, labels)
             ctx = tf.distribute.get_replica_context()
             grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
             scale = tf.cast(optimizer.dynamic_scale, tf.float32) if scaling else None

@@ -2,7 +2,7 @@
 
     keras-mlp-train                          # = keras-mlp-train --recipe digits_mixer (then export + parity)
 
-4 Mixer blocks, width 48 (68k parameters), AdamW lr 3e-3 with 3 warm-up epochs and cosine decay, weight
+4 Mixer blocks, width 48 (56k parameters), AdamW lr 3e-3 with 3 warm-up epochs and cosine decay, weight
 decay 0.05, label smoothing 0.1, light translation/zoom jitter, 30 epochs of batch 64.
 Measured: held-out top-1 99.44% on the fixed 360-image test split (2 errors), 124 s of training on 2 CPU
 cores shared with other jobs (load ~4).
