@@ -108,3 +108,14 @@ def test_every_recipe_resolves_and_documents_its_command():
         keras_mlp.get_variant(config.model)
         doc = describe(name)
         assert "keras-mlp-train" in doc and ("%" in doc or "README" in doc), name
+
+
+def test_main_job_trains_then_exports_with_parity(tmp_path, capsys):
+    work = tmp_path / "run"
+    args = [a for a in TINY if a not in ("--export", "none")]
+    assert cli.main(["--work-dir", str(work), *args, "--export", "float32,float16"]) == 0
+    out = capsys.readouterr().out
+    results = json.loads((work / "results.json").read_text())
+    assert set(results["export"]["files"]) == {"float32", "float16"} and results["export"]["passed"]
+    assert results["export"]["parity"]["float32"]["agreement"] == 1.0
+    assert "held-out top-1" in out and "export (all passed): float32" in out and results["total_seconds"] > 0

@@ -74,7 +74,7 @@ def test_two_worker_multiworker_mirrored_trains_identical_weights(tmp_path):
                 p.kill()
     for p, (_, err) in zip(procs, outputs):
         assert p.returncode == 0, err[-3000:]
-    reports = [json.loads(out[out.index("{"):])["train"] for out, _ in outputs]
+    reports = [json.loads(out.split("RESULTS ", 1)[1]) for out, _ in outputs]
     assert [r["replicas"] for r in reports] == [2, 2]
     assert reports[0]["strategy"] == "MultiWorkerMirroredStrategy"
     assert reports[0]["weights_sha256"] == reports[1]["weights_sha256"]

@@ -81,15 +81,19 @@ def main(argv: list[str] | None = None) -> int:
             print(describe(args.recipe), "\n", config.to_json(), sep="\n")
             return 0
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        from training.main_job import run
+        from training.main_job import run, summary
 
         work_dir = args.work_dir or os.path.join("runs", args.recipe)
-        report = run(config, work_dir, resume=args.resume, overwrite=args.overwrite)
+        results = run(config, work_dir, resume=args.resume, overwrite=args.overwrite)
     except UsageError as err:
         print(f"keras-mlp-train: error: {err}", file=sys.stderr)
         return 2
-    print(json.dumps(report, indent=2))
-    return 0
+    if results.get("export"):
+        with open(results["export"]["report_md"]) as f:
+            print(f.read())
+    print(summary(results))
+    print("RESULTS " + json.dumps(results))
+    return 0 if not results.get("export") or results["export"]["passed"] else 1
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Used by `keras-mlp-train`; with no arguments it is the README's first command (s
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -19,11 +20,28 @@ def run(config: TrainConfig, work_dir: str, *, resume: bool = False, overwrite: 
         _check_modes(config.export)
     trainer = Trainer(config, work_dir, resume=resume, overwrite=overwrite)
     results = trainer.run()
-    report = {"train": results}
     if config.export != "none" and trainer.chief:
-        report["export"] = export(trainer, os.path.join(work_dir, "export"))
-    report["total_seconds"] = time.perf_counter() - start
-    return report
+        results["export"] = export(trainer, os.path.join(work_dir, "export"))
+    results["total_seconds"] = time.perf_counter() - start
+    if trainer.chief:
+        workdir.write_atomic(os.path.join(work_dir, workdir.RESULTS), json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def summary(results: dict) -> str:
+    """The figures printed at the end of a run."""
+    n = results["test_examples"]
+    lines = [f"{results['model']} on {results['dataset']}: held-out top-1 {results['test_top1']:.2%} "
+             f"({round(results['test_top1'] * n)}/{n}), top-5 {results['test_top5']:.2%}, loss {results['test_loss']:.4f}",
+             f"training {results['train_seconds']:.1f} s ({results['images_per_second'] or 0:.0f} images/s, "
+             f"{results['strategy']} x{results['replicas']}), total {results['total_seconds']:.1f} s"]
+    exported = results.get("export")
+    if exported:
+        lines.append("export (" + ("all passed" if exported["passed"] else "SOME REJECTED") + "): " + ", ".join(
+            f"{mode} {p['tflite_accuracy']:.2%}" + ("" if p["passed"] else " REJECTED")
+            for mode, p in exported["parity"].items()) + f"; report {exported['report_md']}")
+    lines.append(f"work dir: {os.path.dirname(results['model_path']) or '.'}")
+    return "\n".join(lines)
 
 
 def _check_modes(modes: str) -> None:
@@ -55,5 +73,6 @@ def export(trainer: Trainer, out_dir: str) -> dict:
     except ExportError as err:
         raise UsageError(f"Export failed: {err}") from err
     return {"passed": summary["passed"], "float_top1": summary["float_accuracy"], "files": summary["files"],
-            "rejected": summary["rejected"], "report": summary["report"],
-            "parity": {r["mode"]: r["parity"] for r in summary["results"]}}
+            "rejected": summary["rejected"], "report_md": os.path.join(out_dir, "report.md"),
+            "parity": {r["mode"]: {k: r["parity"][k] for k in ("tflite_accuracy", "agreement", "max_abs", "cosine")}
+                       | {"passed": r["passed"], "size_bytes": r["size_bytes"]} for r in summary["results"]}}
