@@ -119,3 +119,32 @@ def test_main_job_trains_then_exports_with_parity(tmp_path, capsys):
     assert set(results["export"]["files"]) == {"float32", "float16"} and results["export"]["passed"]
     assert results["export"]["parity"]["float32"]["agreement"] == 1.0
     assert "held-out top-1" in out and "export (all passed): float32" in out and results["total_seconds"] > 0
+
+
+def _image_folder(root, classes=("cat", "dog"), per_class=10):
+    import PIL.Image
+
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 60, (12 + i, 10 + c, 3), dtype=np.uint8) + 180 * c
+            PIL.Image.fromarray(pixels.astype(np.uint8)).save(root / name / f"{i}.png")
+    return root
+
+
+def test_image_folder_with_natural_augmentation_lamb_ema_bfloat16(tmp_path):
+    root = _image_folder(tmp_path / "pets")
+    info = dataset_info(str(root))
+    assert (info.class_names, info.num_train, info.num_test) == (("cat", "dog"), 16, 4)
+    work = tmp_path / "run"
+    code = cli.main(["--work-dir", str(work), *TINY, "--dataset", str(root), "--batch-size", "8", "--epochs", "2",
+                     "--optimizer", "lamb", "--mixed-precision", "mixed_bfloat16", "--set", "use_ema=true",
+                     "--set", "ema_momentum=0.5", "--set", "rand_augment=[2,9]", "--set", "cutmix=1.0",
+                     "--set", "mixup=0.2", "--set", "augment=natural"])
+    import keras
+
+    keras.mixed_precision.set_dtype_policy("float32")
+    assert code == 0
+    results = json.loads((work / "results.json").read_text())
+    assert results["test_examples"] == 4 and results["test_top1"] >= 0.5  # the two classes differ in brightness

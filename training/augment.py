@@ -73,6 +73,14 @@ class Augmenter:
         if kind not in ("digits", "natural", "none"):
             raise ValueError(f"Unknown augmentation {kind!r}; use 'digits', 'natural' or 'none'.")
         self.kind = kind
+        policy = keras.config.dtype_policy()
+        keras.config.set_dtype_policy("float32")  # augment in float32 whatever the mixed-precision policy
+        try:
+            self._build(kind, rand_augment, mixup_alpha, cutmix_alpha, jitter)
+        finally:
+            keras.config.set_dtype_policy(policy)
+
+    def _build(self, kind, rand_augment, mixup_alpha, cutmix_alpha, jitter):
         self.layers = []
         if kind == "digits" and jitter > 0:
             self.layers = [keras.layers.RandomTranslation(jitter, jitter, fill_mode="constant"),

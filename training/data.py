@@ -208,7 +208,7 @@ def build_pipeline(name: str, split: str, *, image_size, mean, std, batch_size: 
                     image = random_resized_crop(image, size, element_seed(seed, epoch, -index - 1), method=method)
                 else:
                     image = _center_crop(image, size, crop_pct, method)
-                image = tf.clip_by_value(image, 0.0, 255.0)
+                image = tf.ensure_shape(tf.clip_by_value(image, 0.0, 255.0), (*size, 3))
             if augmenter is not None:
                 image = augmenter.example(image, element_seed(seed, epoch, index))
             return image, label
