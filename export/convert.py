@@ -119,25 +119,15 @@ def quantizable_layer_norms(model):
 
 def saved_model(model, directory: str, batch_size: int | None = 1) -> str:
     """Write `model` as a SavedModel with one signature `serving_default(images) -> {'logits'}`."""
+    import keras
     spec = input_spec(model, batch_size)
-    archive = __import__("keras").export.ExportArchive() if not _legacy(model) else None
-    if archive is None:  # tf_keras model (QAT): a plain tf.Module.
-        module = tf.Module()
-        module.model = model
-        module.serve = tf.function(lambda images: {"logits": model(images, training=False)}, input_signature=[spec])
-        tf.saved_model.save(module, directory, signatures={"serving_default": module.serve})
-        return directory
+    archive = keras.export.ExportArchive()
     archive.track(model)
     with quantizable_layer_norms(model):
         archive.add_endpoint("serving_default", lambda images: {"logits": model(images, training=False)},
                              input_signature=[spec])
         archive.write_out(directory, verbose=False)
     return directory
-
-
-def _legacy(model) -> bool:
-    return type(model).__module__.startswith("tf_keras") or any(
-        c.__module__.startswith("tf_keras") for c in type(model).__mro__)
 
 
 def configure(converter, mode: str, representative: Callable | None) -> None:
@@ -166,17 +156,20 @@ def to_tflite(model, mode: str = "float32", calibration=None, *, batch_size: int
     """Convert a Keras image classifier to a TFLite flatbuffer.
 
     Args:
-        model: keras.Model (Keras 3, or a tf_keras QAT model for mode "qat") with one (H, W, C) input.
-        mode: one of `MODES`: float32, float16, dynamic (int8 weights), int8 (int8 I/O), int8_float_io
-            (int8 compute, float32 I/O), int16x8 (int16 activations, int8 weights), qat (a tfmot model → int8).
+        model: keras.Model (Keras 3) with one (H, W, C) input.
+        mode: one of `MODES` but "qat" (see `export.qat`): float32, float16, dynamic (int8 weights), int8 (int8
+            I/O), int8_float_io (int8 compute, float32 I/O), int16x8 (int16 activations, int8 weights).
         calibration: images array or iterable of (images, labels) batches, normalised as for training; needed
-            by int8, int8_float_io, int16x8 and qat.
+            by int8, int8_float_io and int16x8.
         batch_size: int or None. Static batch of the signature (1 for mobile/XNNPACK); None for dynamic.
         num_calibration: int. Images used for calibration. Defaults to 256.
 
     Returns: the flatbuffer bytes. Raises `ExportError` for bad input or non-built-in (Flex/custom) ops.
     """
     check_mode(mode)
+    if mode == "qat":
+        raise ExportError("Mode 'qat' fine-tunes the model first: use export.qat.quantization_aware_training(...) "
+                          "or export_model(..., modes='qat'), not to_tflite.")
     spec = input_spec(model, batch_size)
     representative = None
     if mode in QUANTIZED_INPUT:

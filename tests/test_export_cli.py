@@ -76,6 +76,8 @@ def test_empty_and_misshaped_calibration(tmp_path):
         export.to_tflite(model, "int8", np.zeros((4, 16, 16, 3), np.float32))
     with pytest.raises(export.ExportError, match="needs calibration data"):
         export.to_tflite(model, "int16x8", None)
+    with pytest.raises(export.ExportError, match="fine-tunes the model first"):
+        export.to_tflite(model, "qat", good)
     with pytest.raises(export.ExportError, match=r"shape \(16, 16, 3\)"):  # eval data of another size
         export.export_model(model, tmp_path / "out", "float32", eval_data=(good[:, :16, :16], np.zeros(4)))
     assert not (tmp_path / "out").exists()
