@@ -63,6 +63,9 @@ def test_short_run_writes_work_dir(tmp_path, capsys):
     assert cli.main(["--work-dir", str(work), *TINY]) == 2
     err = capsys.readouterr().err
     assert "ckpt-11 cannot be restored" in err and str(data) in err and data.read_bytes() == b"garbage"
+    # --overwrite starts again from scratch.
+    assert cli.main(["--work-dir", str(work), *TINY, "--overwrite"]) == 0
+    assert data.read_bytes() != b"garbage" and json.loads((work / "results.json").read_text())["steps"] == 11
 
 
 @pytest.mark.parametrize("args, message", [
