@@ -17,6 +17,15 @@ from export.convert import MODES, ExportError
 EXIT_REJECTED, EXIT_BAD_INPUT = 1, 2
 
 
+def batch_size(text: str) -> int | None:
+    """--batch-size: a positive int, or 'dynamic' (None)."""
+    if text == "dynamic":
+        return None
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: use a positive integer (1 for mobile) or 'dynamic'")
+    return int(text)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="keras-mlp-export", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -28,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="exported", help="output directory")
     p.add_argument("--gate", metavar="TFLITE", default=None,
                    help="only gate an existing .tflite against the model (mode from --modes, one mode)")
-    p.add_argument("--batch-size", default="1", help="static signature batch, or 'dynamic'")
+    p.add_argument("--batch-size", default=1, type=batch_size, help="static signature batch, or 'dynamic'")
     p.add_argument("--num-calibration", type=int, default=256)
     p.add_argument("--num-eval", type=int, default=None, help="held-out images for the gate (default all)")
     p.add_argument("--mean", type=float, nargs=3, default=None, help="normalisation mean on 0..1 pixels")
@@ -98,7 +107,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         thresholds = parse_thresholds(args.threshold)
-        batch = None if args.batch_size == "dynamic" else int(args.batch_size)
         if args.gate is not None:
             return gate(args, thresholds)
         from export.pipeline import check_out_dir, resolve_modes
@@ -111,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                               f"{len(names)} classes. Export it with the dataset it was trained on.")
         from export.pipeline import export_model
         summary = export_model(model, args.out, args.modes, train_data=train, eval_data=test, class_names=names,
-                               mean=mean, std=std, batch_size=batch, num_calibration=args.num_calibration,
+                               mean=mean, std=std, batch_size=args.batch_size, num_calibration=args.num_calibration,
                                num_eval=args.num_eval, thresholds=thresholds, qat_epochs=args.qat_epochs,
                                qat_learning_rate=args.qat_lr, latency_runs=args.latency_runs,
                                threads=args.threads, metadata=not args.no_metadata, progress=not args.quiet)

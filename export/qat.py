@@ -32,8 +32,8 @@ def check_qat_model(model) -> str:
 
 def quantization_aware_training(model, train_images: np.ndarray, train_labels: np.ndarray,
                                 calibration: np.ndarray, *, epochs: int = 3, learning_rate: float = 1e-4,
-                                batch_size: int = 32, progress: bool = True, timeout: float | None = None
-                                ) -> tuple[bytes, dict]:
+                                batch_size: int = 32, seed: int = 0, progress: bool = True,
+                                timeout: float | None = None) -> tuple[bytes, dict]:
     """Fine-tune a copy of `model` with fake quantisation and return (full-int8 flatbuffer, info dict).
 
     `model` must be a keras_mlp model (its class rebuilds under tf_keras); it is not modified.
@@ -44,8 +44,8 @@ def quantization_aware_training(model, train_images: np.ndarray, train_labels: n
     with tempfile.TemporaryDirectory(prefix="keras_mlp_qat_") as tmp:
         check = np.asarray(train_images[:8], np.float32)
         job = {"class": cls, "config": model.get_config(), "epochs": int(epochs),
-               "learning_rate": float(learning_rate), "batch_size": int(batch_size), "progress": bool(progress),
-               "transfer_tolerance": TRANSFER_TOLERANCE}
+               "learning_rate": float(learning_rate), "batch_size": int(batch_size), "seed": int(seed),
+               "progress": bool(progress), "transfer_tolerance": TRANSFER_TOLERANCE}
         with open(os.path.join(tmp, "job.json"), "w") as f:
             json.dump(job, f)
         np.savez(os.path.join(tmp, "weights.npz"), *model.get_weights())

@@ -23,7 +23,7 @@ def main(folder: str) -> None:
     import tensorflow_model_optimization as tfmot
 
     import keras_mlp
-    from export.convert import quantizable_layer_norms
+    from export.convert import configure, quantizable_layer_norms
     from export.qat_configs import annotate, custom_objects
 
     job = json.loads((folder / "job.json").read_text())
@@ -35,6 +35,7 @@ def main(folder: str) -> None:
     if not check <= job["transfer_tolerance"]:
         raise SystemExit(f"tf_keras rebuild differs from the Keras 3 model (max abs {check:.3g}); weights did not "
                          "transfer exactly.")
+    keras.utils.set_random_seed(job["seed"])
     plain = keras.Model(model.inputs, model.outputs, name=model.name)
     with tfmot.quantization.keras.quantize_scope(custom_objects()):
         qat = tfmot.quantization.keras.quantize_apply(annotate(plain))
@@ -49,12 +50,8 @@ def main(folder: str) -> None:
     with quantizable_layer_norms(qat):
         concrete = serve.get_concrete_function()
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], qat)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
     calibration = data["calibration"]
-    converter.representative_dataset = lambda: ({"images": x[None]} for x in calibration)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    configure(converter, "qat", lambda: ({"images": x[None]} for x in calibration))
     (folder / "model.tflite").write_bytes(converter.convert())
     (folder / "info.json").write_text(json.dumps({
         "transfer_max_abs": float(check), "epochs": job["epochs"], "learning_rate": job["learning_rate"],
