@@ -97,7 +97,8 @@ def apply_overrides(values: dict, assignments: list[str]) -> dict:
     values = {**values, "model_overrides": dict(values.get("model_overrides", {}))}
     for item in assignments:
         if "=" not in item:
-            raise UsageError(f"--set expects key=value, got {item!r} (e.g. --set epochs=10 or --set model.num_blocks=4).")
+            raise UsageError(f"--set expects key=value, got {item!r} "
+                             "(e.g. --set epochs=10 or --set model.num_blocks=4).")
         key, text = item.split("=", 1)
         if key.startswith("model."):
             values["model_overrides"][key[len("model."):]] = parse_value(text)

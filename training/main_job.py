@@ -32,7 +32,8 @@ def summary(results: dict) -> str:
     """The figures printed at the end of a run."""
     n = results["test_examples"]
     lines = [f"{results['model']} on {results['dataset']}: held-out top-1 {results['test_top1']:.2%} "
-             f"({round(results['test_top1'] * n)}/{n}), top-5 {results['test_top5']:.2%}, loss {results['test_loss']:.4f}",
+             f"({round(results['test_top1'] * n)}/{n}), top-5 {results['test_top5']:.2%}, "
+             f"loss {results['test_loss']:.4f}",
              f"training {results['train_seconds']:.1f} s ({results['images_per_second'] or 0:.0f} images/s, "
              f"{results['strategy']} x{results['replicas']}), total {results['total_seconds']:.1f} s"]
     exported = results.get("export")

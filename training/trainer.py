@@ -164,7 +164,8 @@ class Trainer:
             return data_lib.build_pipeline(
                 config.dataset, "train", image_size=self.model.image_size, mean=pre.mean, std=pre.std,
                 batch_size=ctx.get_per_replica_batch_size(config.batch_size), augmenter=_augmenter(config),
-                seed=config.seed, epoch=epoch, num_epochs=num_epochs, skip_batches=skip_steps * per_pipeline, shuffle=True,
+                seed=config.seed, epoch=epoch, num_epochs=num_epochs, skip_batches=skip_steps * per_pipeline,
+                shuffle=True,
                 drop_remainder=True, one_hot=self.info.num_classes, num_shards=ctx.num_input_pipelines,
                 shard_index=ctx.input_pipeline_id, crop_pct=pre.crop_pct, interpolation=pre.interpolation,
                 data_dir=config.data_dir)
@@ -273,7 +274,8 @@ class Trainer:
                 metrics = evaluate(self.model, test_ds, self._predict)
                 row.update(test_loss=metrics["loss"], test_top1=metrics["top1"], test_top5=metrics["top5"])
                 if self.chief and config.verbose:
-                    print(f"  test top-1 {metrics['top1']:.4f}  top-5 {metrics['top5']:.4f}  loss {metrics['loss']:.4f}")
+                    print(f"  test top-1 {metrics['top1']:.4f}  top-5 {metrics['top5']:.4f}  "
+                          f"loss {metrics['loss']:.4f}")
                 if self.chief:
                     with summary.as_default(step=step):
                         scalar("test_top1", metrics["top1"])

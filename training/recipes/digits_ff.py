@@ -3,7 +3,8 @@ optimiser settings as `digits_mixer` so the families compare (Melas-Kyriazi 2021
 
     keras-mlp-train --recipe digits_ff --work-dir runs/digits_ff
 
-Measured: see the README's digits table (one run, 2 shared CPU cores).
+Measured (one run, 2 CPU cores shared with other jobs):
+held-out top-1 99.72% (359/360), 88.6 s of training.
 """
 CONFIG = dict(
     model="ff_ti16_224",

@@ -3,7 +3,8 @@ optimiser settings as `digits_mixer` so the families compare (Liu et al. 2021, a
 
     keras-mlp-train --recipe digits_gmlp --work-dir runs/digits_gmlp
 
-Measured: see the README's digits table (one run, 2 shared CPU cores).
+Measured (one run, 2 CPU cores shared with other jobs):
+held-out top-1 97.78% (352/360), 83.2 s of training.
 """
 CONFIG = dict(
     model="gmlp_ti16_224",
