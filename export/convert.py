@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import os
 import tempfile
 from collections.abc import Callable
@@ -84,32 +85,17 @@ def collect_images(data, spec: tf.TensorSpec, num_samples: int) -> np.ndarray:
     return np.concatenate(chunks)
 
 
-def _layer_norm_call(layer):
-    """LayerNorm as c = x - μ; c·rsqrt(mean(c·c) + ε)·γ + β. Keras 3 computes x·inv + (-μ·inv + β) with
-    SQUARED_DIFFERENCE and NEG, which the TFLite quantiser cannot quantise (NEG: no int8/int16 rule;
-    SQUARED_DIFFERENCE: no int16 kernel); this form lowers to SUB/MUL/MEAN/RSQRT/ADD, all quantisable."""
-    def call(inputs):
-        axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
-        centered = inputs - tf.reduce_mean(inputs, axis=axes, keepdims=True)
-        variance = tf.reduce_mean(centered * centered, axis=axes, keepdims=True)
-        outputs = centered * tf.math.rsqrt(variance + layer.epsilon)
-        if layer.scale:
-            outputs = outputs * tf.cast(layer.gamma, outputs.dtype)
-        if layer.center:
-            outputs = outputs + tf.cast(layer.beta, outputs.dtype)
-        return outputs
-    return call
-
-
 @contextlib.contextmanager
 def quantizable_layer_norms(model):
-    """Within the block, every (nested) `LayerNormalization` of `model` traces in the quantisable form (Keras 3,
-    or tf_keras under TF_USE_LEGACY_KERAS=1, whose form has SQUARED_DIFFERENCE that XNNPACK cannot run in int8)."""
+    """Within the block, every plain Keras `LayerNormalization` of a model not built by keras_mlp traces in the
+    quantisable form of `keras_mlp.layers.LayerNorm` (keras_mlp models use that layer already)."""
     from keras_mlp.backend import keras
+    from keras_mlp.layers import LayerNorm
     norms = [layer for layer in model._flatten_layers(include_self=False, recursive=True)
-             if isinstance(layer, keras.layers.LayerNormalization) and not getattr(layer, "rms_scaling", False)]
+             if isinstance(layer, keras.layers.LayerNormalization) and not isinstance(layer, LayerNorm)
+             and not getattr(layer, "rms_scaling", False)]
     for layer in norms:
-        object.__setattr__(layer, "call", _layer_norm_call(layer))
+        object.__setattr__(layer, "call", functools.partial(LayerNorm.call, layer))
     try:
         yield
     finally:

@@ -192,9 +192,10 @@ def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_da
         result["file"] = os.path.relpath(path, out_dir)
         results.append(result)
     write_atomic(os.path.join(out_dir, labels_file), "\n".join(labels_list) + "\n")
-    notes = ["Keras 3 LayerNormalization is traced as c = x - mean; c * rsqrt(mean(c * c) + eps) * gamma + beta "
-             "(same maths; Keras' own form has NEG and SQUARED_DIFFERENCE, which the TFLite quantiser cannot "
-             "quantise to int8/int16), so no LayerNorm or GELU stays in float."]
+    notes = ["LayerNorm is computed as c = x - mean; c * rsqrt(mean(c * c) + eps) * gamma + beta "
+             "(keras_mlp.layers.LayerNorm; a plain Keras LayerNormalization is traced in that form at export): "
+             "Keras' own form has NEG and SQUARED_DIFFERENCE, which the TFLite quantiser cannot quantise to "
+             "int8/int16, so no LayerNorm or GELU stays in float."]
     summary = {"model": name, "notes": notes, "input_shape": [batch_size, *spec.shape[1:]],
                "num_eval": len(eval_images),
                "float_accuracy": None if eval_labels is None else float(np.mean(reference.argmax(1) == eval_labels)),

@@ -9,6 +9,7 @@ from keras_mlp.backend import initializer, keras, serializable, tf
 from keras_mlp.layers.affine import Affine, LayerScale
 from keras_mlp.layers.gating import SpatialGatingUnit
 from keras_mlp.layers.mlp import MlpBlock, TokenMixing
+from keras_mlp.layers.norm import LayerNorm
 from keras_mlp.layers.regularization import DropPath
 
 
@@ -31,8 +32,7 @@ class _Block(keras.layers.Layer):
         self.built = True
 
     def _norm(self, name, epsilon=None):
-        return keras.layers.LayerNormalization(epsilon=epsilon or self.layer_norm_epsilon, name=name,
-                                               dtype=self.dtype_policy)
+        return LayerNorm(epsilon=epsilon or self.layer_norm_epsilon, name=name, dtype=self.dtype_policy)
 
     def _dense(self, units, name):
         return keras.layers.Dense(units, kernel_initializer=initializer(self.kernel_initializer), name=name,

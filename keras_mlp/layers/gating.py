@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from keras_mlp.backend import keras, serializable, tf
 from keras_mlp.layers.mlp import TokenMixing
+from keras_mlp.layers.norm import LayerNorm
 
 
 @serializable
@@ -27,8 +28,7 @@ class SpatialGatingUnit(keras.layers.Layer):
         if input_shape[-1] % 2:
             raise ValueError(f"SpatialGatingUnit needs an even channel count, got {input_shape[-1]}.")
         half = (*input_shape[:-1], input_shape[-1] // 2)
-        self.norm = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, name="norm",
-                                                    dtype=self.dtype_policy)
+        self.norm = LayerNorm(epsilon=self.layer_norm_epsilon, name="norm", dtype=self.dtype_policy)
         self.norm.build(half)
         self.proj = TokenMixing(kernel_initializer={"class_name": "RandomNormal", "config": {"stddev": 1e-6}},
                                 bias_initializer="ones", name="proj", dtype=self.dtype_policy)

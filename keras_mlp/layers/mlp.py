@@ -5,6 +5,7 @@ References: MLP-Mixer `MlpBlock` (google-research/vision_transformer, vit_jax/mo
 from __future__ import annotations
 
 from keras_mlp.backend import initializer, keras, serializable, tf
+from keras_mlp.layers.norm import LayerNorm
 
 
 @serializable
@@ -84,8 +85,7 @@ class TokenMixing(keras.layers.Layer):
             raise ValueError("TokenMixing needs a static token count: build the model with a fixed image size.")
         transposed = (input_shape[0], input_shape[2], tokens)
         if self.norm:
-            self.norm_layer = keras.layers.LayerNormalization(
-                epsilon=self.layer_norm_epsilon, name="norm", dtype=self.dtype_policy)
+            self.norm_layer = LayerNorm(epsilon=self.layer_norm_epsilon, name="norm", dtype=self.dtype_policy)
             self.norm_layer.build(transposed)
         if self.hidden_dim is None:
             self.mix = keras.layers.Dense(

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from keras_mlp.backend import initializer, keras, tf
-from keras_mlp.layers import BLOCKS, Affine, ClassTokenPositionEmbedding, PatchEmbed, SelectToken
+from keras_mlp.layers import BLOCKS, Affine, ClassTokenPositionEmbedding, LayerNorm, PatchEmbed, SelectToken
 
 POOLINGS = ("avg", "max", "token")
 
@@ -116,7 +116,7 @@ class MLPTrunk(keras.Model):
         if self.final_norm == "affine":
             x = Affine(name=self.final_norm_name)(x)
         else:
-            x = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, name=self.final_norm_name)(x)
+            x = LayerNorm(epsilon=layer_norm_epsilon, name=self.final_norm_name)(x)
         pool = pooling or (self.default_pooling if include_top else None)
         if pool == "avg":
             x = keras.layers.GlobalAveragePooling1D(name="pool")(x)

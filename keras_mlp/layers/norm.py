@@ -1,0 +1,31 @@
+"""LayerNorm in the form TFLite's integer quantiser handles (Ba et al. 2016, arXiv:1607.06450).
+
+Keras 3's `LayerNormalization` lowers to NEG and SQUARED_DIFFERENCE, which the TFLite quantiser cannot quantise
+(NEG has no int8/int16 rule, SQUARED_DIFFERENCE no int16 kernel), so an int8 model would keep float islands.
+The same maths written as c = x − μ; c · rsqrt(mean(c²) + ε) · γ + β lowers to SUB/MUL/MEAN/RSQRT/ADD, all
+quantisable, in float32, int8, int16x8 and QAT alike.
+"""
+from __future__ import annotations
+
+from keras_mlp.backend import keras, serializable, tf
+
+
+@serializable
+class LayerNorm(keras.layers.LayerNormalization):
+    """`keras.layers.LayerNormalization` (same arguments and weights `gamma`, `beta`) with a quantisable graph.
+
+    Half-precision inputs (mixed precision) are normalised in float32, as Keras does.
+    """
+
+    def call(self, inputs):
+        dtype = inputs.dtype
+        x = tf.cast(inputs, tf.float32) if dtype in (tf.float16, tf.bfloat16) else inputs
+        axes = [a % x.shape.rank for a in (self.axis if isinstance(self.axis, (list, tuple)) else [self.axis])]
+        param_shape = [x.shape[a] if a in axes else 1 for a in range(x.shape.rank)]
+        centred = x - tf.reduce_mean(x, axis=axes, keepdims=True)
+        y = centred * tf.math.rsqrt(tf.reduce_mean(centred * centred, axis=axes, keepdims=True) + self.epsilon)
+        if self.scale:
+            y = y * tf.reshape(tf.cast(self.gamma, y.dtype), param_shape)
+        if self.center:
+            y = y + tf.reshape(tf.cast(self.beta, y.dtype), param_shape)
+        return tf.cast(y, dtype)
