@@ -5,25 +5,11 @@ and 2 threads, batch-32 latency and training images/s (AdamW, batch 32) with 2 t
 """
 import json
 import sys
-import time
 
-import numpy as np
 import timm
 import torch
 
-
-def timed(fn, runs=20, warmup=3, min_warmup_s=0.3):
-    start, done = time.perf_counter(), 0
-    while done < warmup or time.perf_counter() - start < min_warmup_s:
-        fn()
-        done += 1
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return {"median_ms": float(np.median(times)), "min_ms": float(np.min(times)), "max_ms": float(np.max(times)),
-            "runs": runs}
+from benchmarks.measure import timed  # numpy-only module: importable beside torch (PYTHONPATH=repo root)
 
 
 def main(names, runs=20, train_steps=5):
