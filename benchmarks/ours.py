@@ -53,3 +53,16 @@ def benchmark_variant(name: str, runs: int, train_steps: int, modes=TFLITE_MODES
     result["train"] = {"batch32": train_throughput(model, 32, train_steps, jit_compile=False),
                        "batch32_xla": train_throughput(model, 32, train_steps, jit_compile=True)}
     return result
+
+
+if __name__ == "__main__":  # one variant per process, so each starts with the memory of a fresh interpreter
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("name")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--train-steps", type=int, default=5)
+    parser.add_argument("--modes", nargs="+", default=list(TFLITE_MODES))
+    args = parser.parse_args()
+    print(json.dumps(benchmark_variant(args.name, args.runs, args.train_steps, args.modes)))

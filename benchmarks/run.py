@@ -15,22 +15,28 @@ import sys
 from pathlib import Path
 
 from benchmarks.measure import machine, matmul_peak, peak_rss_mib
-from benchmarks.ours import TFLITE_MODES, benchmark_variant
+from benchmarks.ours import TFLITE_MODES
 from benchmarks.report import markdown
 
 VARIANTS = ("mixer_s16_224", "resmlp_12_224", "gmlp_s16_224", "ff_ti16_224")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def peers(script: str, python: str, variants, env=None, timeout: int = 3600) -> dict:
-    """Run a peer script in its own process; {'skipped': reason} when its libraries are not installed."""
-    proc = subprocess.run([python, str(ROOT / "benchmarks" / script), *variants], capture_output=True, text=True,
-                          cwd=ROOT, timeout=timeout,
+def run_json(argv: list[str], env=None, timeout: int = 3600) -> dict:
+    """Run `argv` from the repo root and parse the JSON object its last stdout line holds."""
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=timeout,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT), **(env or {})})
     if proc.returncode:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"skipped": f"{script} with {python}: {last}"}
+        raise RuntimeError(f"{' '.join(argv)} failed: {(proc.stderr.strip().splitlines() or ['no output'])[-1]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def peers(script: str, python: str, variants, env=None, timeout: int = 3600) -> dict:
+    """Run a peer script in its own process; {'skipped': reason} when its libraries are not installed."""
+    try:
+        return run_json([python, str(ROOT / "benchmarks" / script), *variants], env, timeout)
+    except RuntimeError as err:
+        return {"skipped": str(err)}
 
 
 MEMORY_TRAIN = """
@@ -65,8 +71,9 @@ def main(argv=None) -> int:
 
     results = {"machine": machine(), "matmul": matmul_peak(), "variants": {}}
     print(f"matmul peak: {results['matmul']}", flush=True)
-    for name in args.variants:
-        results["variants"][name] = benchmark_variant(name, args.runs, args.train_steps, args.modes)
+    for name in args.variants:  # one fresh process per variant: converters and compiled graphs do not pile up
+        results["variants"][name] = run_json([sys.executable, "-m", "benchmarks.ours", name, "--runs", str(args.runs),
+                                              "--train-steps", str(args.train_steps), "--modes", *args.modes])
         print(f"{name}: done", flush=True)
     if "peers" not in args.skip:
         results["timm"] = peers("peers_timm.py", args.torch_python, args.variants)
