@@ -9,6 +9,7 @@ from benchmarks.measure import model_flops, timed
 from keras_mlp.backend import keras
 
 TFLITE_MODES = ("float32", "float16", "dynamic", "int8")
+PRECISIONS = ("float32", "mixed_bfloat16")  # training precisions the side-by-side rounds compare
 
 
 def keras_inference(model, batch: int, runs: int, jit_compile: bool = False) -> dict:
@@ -37,32 +38,65 @@ def train_throughput(model, batch: int, steps: int, jit_compile: bool) -> dict:
     return {**stats, "images_per_s": batch / (stats["median_ms"] / 1e3)}
 
 
-def benchmark_variant(name: str, runs: int, train_steps: int, modes=TFLITE_MODES) -> dict:
-    """Every figure of `name` at 224×224 with the 1000-class head."""
+def train_figures(model, train_steps: int, xla: bool = True) -> dict:
+    """Training images/s at batch 32, plain graph and (with `xla`) XLA-compiled."""
+    plain = {"batch32": train_throughput(model, 32, train_steps, jit_compile=False)}
+    return {**plain, "batch32_xla": train_throughput(model, 32, train_steps, jit_compile=True)} if xla else plain
+
+
+def flatbuffers(model, modes=TFLITE_MODES) -> dict:
+    """{mode: bytes} of `model` converted at batch 1; int8 calibrated on 8 seeded random images."""
     from export import to_tflite
 
+    calibration = np.random.default_rng(1).standard_normal((8, *model.input_shape[1:]), dtype=np.float32)
+    return {mode: to_tflite(model, mode, calibration if mode == "int8" else None, num_calibration=8, progress=False)
+            for mode in modes}
+
+
+def benchmark_variant(name: str, runs: int, train_steps: int, modes=TFLITE_MODES) -> dict:
+    """Every figure of `name` at 224×224 with the 1000-class head."""
     model = keras_mlp.create_model(name)
     result = {"params": model.count_params(), "flops": model_flops(model)}
     result["keras"] = {"batch1": keras_inference(model, 1, runs), "batch32": keras_inference(model, 32, max(3, runs // 4))}
-    calibration = np.random.default_rng(1).standard_normal((8, *model.input_shape[1:]), dtype=np.float32)
-    result["tflite"] = {}
-    for mode in modes:
-        flatbuffer = to_tflite(model, mode, calibration if mode == "int8" else None, num_calibration=8, progress=False)
-        result["tflite"][mode] = {"bytes": len(flatbuffer),
-                                  **{f"{t}t": tflite_latency(flatbuffer, t, runs) for t in (1, 2)}}
-    result["train"] = {"batch32": train_throughput(model, 32, train_steps, jit_compile=False),
-                       "batch32_xla": train_throughput(model, 32, train_steps, jit_compile=True)}
+    result["tflite"] = {mode: {"bytes": len(fb), **{f"{t}t": tflite_latency(fb, t, runs) for t in (1, 2)}}
+                        for mode, fb in flatbuffers(model, modes).items()}
+    result["train"] = train_figures(model, train_steps)
     return result
 
 
-if __name__ == "__main__":  # one variant per process, so each starts with the memory of a fresh interpreter
+def main(argv=None) -> dict:
+    """CLI: all figures of one variant, or only its training figures, or only its .tflite files written to a folder."""
     import argparse
-    import json
+    from pathlib import Path
 
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("name")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--train-steps", type=int, default=5)
     parser.add_argument("--modes", nargs="+", default=list(TFLITE_MODES))
-    args = parser.parse_args()
-    print(json.dumps(benchmark_variant(args.name, args.runs, args.train_steps, args.modes)))
+    parser.add_argument("--only", choices=["train", "tflite"],
+                        help="train: training images/s only; tflite: write NAME_MODE.tflite files to --out only")
+    parser.add_argument("--out", default=".", help="folder of the --only tflite files")
+    parser.add_argument("--no-xla", action="store_true", help="skip the XLA training figure")
+    parser.add_argument("--precision", default="float32", choices=PRECISIONS, help="Keras dtype policy of the model")
+    args = parser.parse_args(argv)
+    keras.config.set_dtype_policy(args.precision)
+    if args.only is None:
+        return benchmark_variant(args.name, args.runs, args.train_steps, args.modes)
+    model = keras_mlp.create_model(args.name)
+    if args.only == "train":
+        return {"train": train_figures(model, args.train_steps, xla=not args.no_xla)}
+    result = {"flops": model_flops(model), "files": {}}
+    for mode, fb in flatbuffers(model, args.modes).items():
+        path = Path(args.out) / f"{args.name}_{mode}.tflite"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(fb)
+        tmp.replace(path)
+        result["files"][mode] = {"path": str(path), "bytes": len(fb)}
+    return result
+
+
+if __name__ == "__main__":  # one variant per process, so each starts with the memory of a fresh interpreter
+    import json
+
+    print(json.dumps(main()))

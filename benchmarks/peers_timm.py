@@ -1,10 +1,10 @@
 """Peer figures from timm on PyTorch CPU; run with a Python that has torch and timm (an optional extra).
 
-`python benchmarks/peers_timm.py VARIANT [VARIANT ...]` prints one JSON object: per variant, batch-1 latency with 1
-and 2 threads, batch-32 latency and training images/s (AdamW, batch 32) with 2 threads.
+`python benchmarks/peers_timm.py VARIANT [VARIANT ...] [--only latency|train]` prints one JSON object: per variant,
+batch-1 latency with 1 and 2 threads, batch-32 latency and training images/s (AdamW, batch 32) with 2 threads.
 """
+import argparse
 import json
-import sys
 
 import timm
 import torch
@@ -12,35 +12,55 @@ import torch
 from benchmarks.measure import timed  # numpy-only module: importable beside torch (PYTHONPATH=repo root)
 
 
-def main(names, runs=20, train_steps=5):
+def latency(model, runs: int) -> dict:
+    res = {}
+    with torch.inference_mode():
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            x = torch.randn(1, 3, 224, 224)
+            res[f"batch1_{threads}t"] = timed(lambda: model(x), runs)
+        x32 = torch.randn(32, 3, 224, 224)
+        res["batch32"] = timed(lambda: model(x32), max(3, runs // 4))
+    return res
+
+
+def train(model, steps: int, precision: str = "float32") -> dict:
+    """Images/s of an eager AdamW step on a batch of 32, cross-entropy, 2 threads; `mixed_bfloat16`: the forward
+    pass and loss under `torch.autocast("cpu", torch.bfloat16)`, weights and optimizer in float32."""
+    torch.set_num_threads(2)
+    model.train()
+    x32 = torch.randn(32, 3, 224, 224)  # outside inference_mode: autograd needs a normal tensor
+    opt = torch.optim.AdamW(model.parameters(), 1e-4)
+    y = torch.randint(0, 1000, (32,))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", torch.bfloat16, enabled=precision == "mixed_bfloat16"):
+            loss = torch.nn.functional.cross_entropy(model(x32), y)
+        loss.backward()
+        opt.step()
+    stats = timed(step, steps, warmup=2, min_warmup_s=0.5)
+    return {"train_batch32": {**stats, "images_per_s": 32 / (stats["median_ms"] / 1e3)}}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="+")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--train-steps", type=int, default=5)
+    parser.add_argument("--only", choices=["latency", "train"])
+    parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"])
+    args = parser.parse_args(argv)
     out = {"torch": torch.__version__, "timm": timm.__version__}
-    for name in names:
+    for name in args.names:
         if name not in timm.list_models():
             out[name] = None
             continue
         model = timm.create_model(name, pretrained=False).eval()
-        res = {}
-        with torch.inference_mode():
-            for threads in (1, 2):
-                torch.set_num_threads(threads)
-                x = torch.randn(1, 3, 224, 224)
-                res[f"batch1_{threads}t"] = timed(lambda: model(x), runs)
-            x32 = torch.randn(32, 3, 224, 224)
-            res["batch32"] = timed(lambda: model(x32), max(3, runs // 4))
-        model.train()
-        x32 = torch.randn(32, 3, 224, 224)  # outside inference_mode: autograd needs a normal tensor
-        opt = torch.optim.AdamW(model.parameters(), 1e-4)
-        y = torch.randint(0, 1000, (32,))
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            torch.nn.functional.cross_entropy(model(x32), y).backward()
-            opt.step()
-        stats = timed(step, train_steps, warmup=2, min_warmup_s=0.5)
-        res["train_batch32"] = {**stats, "images_per_s": 32 / (stats["median_ms"] / 1e3)}
-        out[name] = res
+        res = {} if args.only == "train" else latency(model, args.runs)
+        out[name] = res if args.only == "latency" else {**res, **train(model, args.train_steps, args.precision)}
     print(json.dumps(out))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -22,6 +22,11 @@ def markdown(r: dict) -> str:
              f"float32 matmul peak (n={mm['n']}): TF {mm['tf_gflops']:.1f} GFLOP/s, NumPy 1 thread "
              f"{mm['numpy_1t_gflops']:.1f}, 2 threads {mm['numpy_2t_gflops']:.1f}. Latencies: median (min–max) ms; "
              "'peak' = model FLOPs / latency as a fraction of the matmul peak at the same thread count.", ""]
+    if r.get("targets"):
+        from benchmarks.rounds import markdown as targets_table
+        t = r["targets"]
+        lines += [targets_table(t["variant"], t.get("latency"), t.get("train")),
+                  "All figures (each measured once, one after the other):", ""]
     for key in ("timm", "kecam"):
         if isinstance(r.get(key), dict) and "skipped" in r[key]:
             lines.append(f"- {key} peer skipped: {r[key]['skipped']}")

@@ -17,6 +17,7 @@ from pathlib import Path
 from benchmarks.measure import machine, matmul_peak, peak_rss_mib
 from benchmarks.ours import TFLITE_MODES
 from benchmarks.report import markdown
+from benchmarks.rounds import latency_rounds, train_rounds
 
 VARIANTS = ("mixer_s16_224", "resmlp_12_224", "gmlp_s16_224", "ff_ti16_224")
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,10 +32,11 @@ def run_json(argv: list[str], env=None, timeout: int = 3600) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def peers(script: str, python: str, variants, env=None, timeout: int = 3600) -> dict:
-    """Run a peer script in its own process; {'skipped': reason} when its libraries are not installed."""
+def peers(script: str, python: str, args, env=None, timeout: int = 3600) -> dict:
+    """Run a peer script (variants and options in `args`) in its own process; {'skipped': reason} when its libraries
+    are not installed."""
     try:
-        return run_json([python, str(ROOT / "benchmarks" / script), *variants], env, timeout)
+        return run_json([python, str(ROOT / "benchmarks" / script), *args], env, timeout)
     except RuntimeError as err:
         return {"skipped": str(err)}
 
@@ -65,7 +67,9 @@ def main(argv=None) -> int:
     parser.add_argument("--torch-python", default=sys.executable,
                         help="a Python with torch + timm for the timm peer (skipped if it has none)")
     parser.add_argument("--memory-variant", default="mixer_l16_224", help="variant of the peak-RSS probes")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["peers", "memory"])
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the side-by-side target figures")
+    parser.add_argument("--target-variant", default="mixer_s16_224", help="variant of the side-by-side targets")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["peers", "memory", "targets"])
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = parser.parse_args(argv)
 
@@ -78,6 +82,11 @@ def main(argv=None) -> int:
     if "peers" not in args.skip:
         results["timm"] = peers("peers_timm.py", args.torch_python, args.variants)
         results["kecam"] = peers("peers_kecam.py", sys.executable, args.variants, env={"TF_USE_LEGACY_KERAS": "1"})
+    if "targets" not in args.skip:
+        results["targets"] = {
+            "variant": args.target_variant,
+            "latency": latency_rounds(args.target_variant, args.rounds, args.runs, args.torch_python),
+            "train": train_rounds(args.target_variant, args.rounds, args.train_steps, args.torch_python)}
     if "memory" not in args.skip:
         results["memory"] = [peak_rss_mib(MEMORY_TRAIN.format(name=args.memory_variant, batch=8)),
                              peak_rss_mib(MEMORY_EXPORT.format(name=args.memory_variant))]
