@@ -30,15 +30,18 @@ def timed(fn: Callable[[], object], runs: int = 20, warmup: int = 3, min_warmup_
 
 def machine() -> dict:
     """What ran the benchmark: CPU model, cores, library versions, date."""
-    cpu = platform.processor()
+    cpu, isa = platform.processor(), []
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+            info = f.read().splitlines()
+        cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+        flags = set(next(line.split(":", 1)[1].split() for line in info if line.startswith("flags")))
+        isa = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
     except (OSError, StopIteration):
         pass
     import keras
     import tensorflow as tf
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "tensorflow": tf.__version__,
+    return {"cpu": cpu, "isa": isa, "cores": os.cpu_count(), "python": platform.python_version(), "tensorflow": tf.__version__,
             "keras": keras.__version__, "numpy": np.__version__, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 

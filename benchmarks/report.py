@@ -18,7 +18,8 @@ def markdown(r: dict) -> str:
     m, mm = r["machine"], r["matmul"]
     peak = {1: mm["numpy_1t_gflops"], 2: max(mm["numpy_2t_gflops"], mm["tf_gflops"])}
     timm, kecam = r.get("timm") or {}, r.get("kecam") or {}
-    lines = [f"Machine: {m['cpu']}, {m['cores']} cores; TF {m['tensorflow']}, Keras {m['keras']}; {m['date']}.",
+    isa = " ".join(m.get("isa", [])) or "ISA not read"
+    lines = [f"Machine: {m['cpu']} ({isa}), {m['cores']} cores; TF {m['tensorflow']}, Keras {m['keras']}; {m['date']}.",
              f"float32 matmul peak (n={mm['n']}): TF {mm['tf_gflops']:.1f} GFLOP/s, NumPy 1 thread "
              f"{mm['numpy_1t_gflops']:.1f}, 2 threads {mm['numpy_2t_gflops']:.1f}. Latencies: median (min–max) ms; "
              "'peak' = model FLOPs / latency as a fraction of the matmul peak at the same thread count.", ""]

@@ -25,6 +25,12 @@ TARGETS = {  # key: (what, comparison, bound)
     "train_vs_timm_bf16": ("training images/s / timm, both mixed bfloat16 (torch.autocast)", ">=", 1.0),
 }
 PRECISIONS = ("float32", "mixed_bfloat16")
+NATIVE_BF16 = ("avx512_bf16", "amx_bf16")
+
+
+def default_precisions(isa: list[str]) -> tuple[str, ...]:
+    """float32, plus mixed_bfloat16 where the CPU computes in bf16 natively (emulated bf16 is nobody's choice)."""
+    return PRECISIONS if any(flag in isa for flag in NATIVE_BF16) else PRECISIONS[:1]
 
 
 def _summary(values: list[float]) -> dict:
@@ -89,7 +95,7 @@ def train_rounds(name: str, rounds: int, steps: int, torch_python: str, precisio
                               "timm": images_per_s(timm)}
         per_round.append(row)
         print(f"training round {i + 1}/{rounds} done", flush=True)
-    out = {"per_round": per_round, "images_per_s": {}, "targets": {}}
+    out = {"per_round": per_round, "precisions": list(precisions), "images_per_s": {}, "targets": {}}
     for precision in precisions:
         runs = [r[precision] for r in per_round]
         out["images_per_s"][precision] = {who: _summary([r[who] for r in runs]) for who in ("ours", "kecam", "timm")
@@ -116,4 +122,6 @@ def markdown(name: str, latency: dict | None, train: dict | None) -> str:
         spread = f" ({v['min']:.2f}–{v['max']:.2f})" if "min" in v else ""
         met = value <= bound if op == "<=" else value >= bound
         lines.append(f"| {what} | {value:.2f}{spread} | {op} {bound} | {'yes' if met else 'no'} |")
+    if train and "mixed_bfloat16" not in train.get("precisions", PRECISIONS):
+        lines += ["", f"mixed_bfloat16 training not measured: this CPU has none of {', '.join(NATIVE_BF16)}."]
     return "\n".join(lines) + "\n"

@@ -17,7 +17,7 @@ from pathlib import Path
 from benchmarks.measure import machine, matmul_peak, peak_rss_mib
 from benchmarks.ours import TFLITE_MODES
 from benchmarks.report import markdown
-from benchmarks.rounds import latency_rounds, train_rounds
+from benchmarks.rounds import PRECISIONS, default_precisions, latency_rounds, train_rounds
 
 VARIANTS = ("mixer_s16_224", "resmlp_12_224", "gmlp_s16_224", "ff_ti16_224")
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +69,9 @@ def main(argv=None) -> int:
     parser.add_argument("--memory-variant", default="mixer_l16_224", help="variant of the peak-RSS probes")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the side-by-side target figures")
     parser.add_argument("--target-variant", default="mixer_s16_224", help="variant of the side-by-side targets")
+    parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=None,
+                        help="training precisions of the side-by-side rounds (default: float32, plus mixed_bfloat16 "
+                             "where the CPU has native bf16)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["peers", "memory", "targets"])
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = parser.parse_args(argv)
@@ -86,7 +89,8 @@ def main(argv=None) -> int:
         results["targets"] = {
             "variant": args.target_variant,
             "latency": latency_rounds(args.target_variant, args.rounds, args.runs, args.torch_python),
-            "train": train_rounds(args.target_variant, args.rounds, args.train_steps, args.torch_python)}
+            "train": train_rounds(args.target_variant, args.rounds, args.train_steps, args.torch_python,
+                                  args.precisions or default_precisions(results["machine"]["isa"]))}
     if "memory" not in args.skip:
         results["memory"] = [peak_rss_mib(MEMORY_TRAIN.format(name=args.memory_variant, batch=8)),
                              peak_rss_mib(MEMORY_EXPORT.format(name=args.memory_variant))]

@@ -1,0 +1,99 @@
+"""The benchmark's arithmetic and plumbing: per-round ratios, target verdicts, the light TFLite timer.
+
+Speed itself is never asserted here (speed goals live in `python -m benchmarks.run`); these tests check that the
+figures the benchmark reports are computed from the right measurements.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import rounds, tflite_time
+from tests.conftest import tiny_model
+
+
+def fake_latency_runs(monkeypatch, f32_ms, int8_ms, timm_ms, peak):
+    """Patch the subprocess calls of `latency_rounds`; round i answers with the i-th figures."""
+    import benchmarks.run as run
+
+    calls = {"ours": 0, "timm": 0, "order": []}
+
+    def run_json(argv, env=None, timeout=3600):
+        if "--only" in argv and "tflite" in argv:
+            return {"flops": 8e9, "files": {"float32": {"path": "f32", "bytes": 400}, "int8": {"path": "i8", "bytes": 100}}}
+        i = calls["ours"]
+        calls["ours"] += 1
+        calls["order"].append("ours")
+        return {"numpy_peak_gflops": {"1t": peak[i], "2t": 2 * peak[i]},
+                "f32": {t: {"median_ms": f32_ms[i] / k} for t, k in (("1t", 1), ("2t", 2))},
+                "i8": {t: {"median_ms": int8_ms[i] / k} for t, k in (("1t", 1), ("2t", 2))}}
+
+    def peers(script, python, args, env=None, timeout=3600):
+        i = calls["timm"]
+        calls["timm"] += 1
+        calls["order"].append("timm")
+        return {"m": {f"batch1_{t}": {"median_ms": timm_ms[i] / k} for t, k in (("1t", 1), ("2t", 2))}}
+
+    monkeypatch.setattr(run, "run_json", run_json)
+    monkeypatch.setattr(run, "peers", peers)
+    return calls
+
+
+def test_latency_targets_are_formed_within_each_round(monkeypatch):
+    # round 1: machine fast (ours 80 / timm 100 = 0.8); round 2: machine slow for both (ours 120 / timm 150 = 0.8);
+    # round 3: ours 90 / timm 100. Cross-round medians would give 90/100; per-round ratios give median 0.8.
+    calls = fake_latency_runs(monkeypatch, [80, 120, 90], [20, 40, 30], [100, 150, 100], [100, 50, 100])
+    out = rounds.latency_rounds("m", 3, 5, "python")
+    t = out["targets"]
+    assert t["f32_vs_timm_1t"]["median"] == pytest.approx(0.8)
+    assert t["f32_vs_timm_1t"]["max"] == pytest.approx(0.9)
+    assert t["int8_speedup_1t"]["rounds"] == pytest.approx([4.0, 3.0, 3.0])
+    # fraction of peak: 8 GFLOP in 80 ms = 100 GFLOP/s of a 100 GFLOP/s peak; round 2: 66.7 of 50
+    assert t["f32_peak_1t"]["rounds"] == pytest.approx([1.0, 8 / 0.12 / 50, 8 / 0.09 / 100])
+    assert t["int8_size"]["value"] == 0.25
+    assert calls["order"] == ["ours", "timm", "timm", "ours", "ours", "timm"]
+
+
+def test_missing_peer_is_reported_not_met_or_invented(monkeypatch):
+    fake_latency_runs(monkeypatch, [80], [20], [100], [100])
+    import benchmarks.run as run
+    monkeypatch.setattr(run, "peers", lambda *a, **k: {"skipped": "no torch"})
+    out = rounds.latency_rounds("m", 1, 5, "python")
+    assert "f32_vs_timm_1t" not in out["targets"]
+    table = rounds.markdown("m", out, None)
+    assert "| TFLite float32 batch-1 latency / timm, 1 thread | not measured" in table
+    assert "| int8 speed-up over float32 TFLite, 1 thread | 4.00 (4.00–4.00) | >= 2.5 | yes |" in table
+    assert "| int8 file size / float32 file size | 0.25 | <= 0.27 | yes |" in table
+
+
+def test_target_verdicts():
+    latency = {"targets": {"f32_vs_timm_1t": {"median": 0.81, "min": 0.7, "max": 0.9},
+                           "f32_peak_2t": {"median": 0.75, "min": 0.7, "max": 0.8}}}
+    train = {"targets": {"train_vs_timm": {"median": 1.0, "min": 0.9, "max": 1.1}}, "per_round": [{}, {}]}
+    table = rounds.markdown("m", latency, train)
+    assert "| TFLite float32 batch-1 latency / timm, 1 thread | 0.81 (0.70–0.90) | <= 0.8 | no |" in table
+    assert "| TFLite float32 fraction of the NumPy matmul peak, 2 threads | 0.75 (0.70–0.80) | >= 0.75 | yes |" in table
+    assert "| training images/s / timm, float32 | 1.00 (0.90–1.10) | >= 1.0 | yes |" in table
+
+
+def test_tflite_timer_times_every_file_and_thread_count(tmp_path, capsys):
+    from export import to_tflite
+
+    path = tmp_path / "tiny.tflite"
+    path.write_bytes(to_tflite(tiny_model("mixer_s16_224"), "float32"))
+    tflite_time.main([str(path), "--runs", "2"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(out["numpy_peak_gflops"]) == {"1t", "2t"} and min(out["numpy_peak_gflops"].values()) > 0
+    assert set(out[str(path)]) == {"1t", "2t"}
+    assert all(out[str(path)][t]["runs"] == 2 and out[str(path)][t]["median_ms"] > 0 for t in ("1t", "2t"))
+
+
+def test_bf16_training_only_where_the_cpu_has_native_bf16():
+    assert rounds.default_precisions(["avx2", "fma"]) == ("float32",)
+    assert rounds.default_precisions(["avx2", "avx512f", "amx_bf16"]) == ("float32", "mixed_bfloat16")
+    train = {"precisions": ["float32"], "per_round": [{}],
+             "targets": {"train_vs_timm": {"median": 0.9, "min": 0.9, "max": 0.9}}}
+    table = rounds.markdown("m", None, train)
+    assert "| training images/s / timm, both mixed bfloat16 (torch.autocast) | not measured" in table
+    assert "mixed_bfloat16 training not measured: this CPU has none of avx512_bf16, amx_bf16." in table
