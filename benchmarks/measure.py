@@ -61,6 +61,31 @@ def matmul_peak(n: int = 2048, runs: int = 10) -> dict:
     return result
 
 
+def int8_gemm_ceiling(rows: int = 196, dim: int = 512, hidden: int = 2048, runs: int = 20) -> dict:
+    """The CPU's int8 limit: one TFLite FC (rows×dim → hidden, Mixer-S/16's channel MLP) in float32 and full int8.
+
+    XNNPACK's int8 GEMM gains ~4× on CPUs with VNNI (AVX-512/AVX-VNNI) and far less on plain AVX2, so the model's
+    int8 speed-up is to be read against this one.
+    """
+    from benchmarks.ours import tflite_latency
+    from export import to_tflite
+    from keras_mlp.backend import keras
+
+    side = int(rows ** 0.5)
+    inputs = keras.Input((side, side, dim), batch_size=1)
+    model = keras.Model(inputs, keras.layers.Dense(hidden)(inputs))
+    calibration = np.random.default_rng(0).standard_normal((8, side, side, dim), dtype=np.float32)
+    flops = 2.0 * side * side * dim * hidden
+    out = {"shape": [side * side, dim, hidden]}
+    for mode in ("float32", "int8"):
+        fb = to_tflite(model, mode, calibration if mode == "int8" else None, num_calibration=8, progress=False)
+        out[mode] = {f"{t}t": tflite_latency(fb, t, runs) for t in (1, 2)}
+        for t in (1, 2):
+            out[mode][f"{t}t"]["gops"] = flops / out[mode][f"{t}t"]["median_ms"] / 1e6
+    out["speedup"] = {t: out["float32"][t]["median_ms"] / out["int8"][t]["median_ms"] for t in ("1t", "2t")}
+    return out
+
+
 def model_flops(model, batch: int = 1) -> int:
     """Floating-point operations of one forward pass (multiply and add counted apart), from TF's profiler."""
     import tensorflow as tf

@@ -22,7 +22,14 @@ def markdown(r: dict) -> str:
     lines = [f"Machine: {m['cpu']} ({isa}), {m['cores']} cores; TF {m['tensorflow']}, Keras {m['keras']}; {m['date']}.",
              f"float32 matmul peak (n={mm['n']}): TF {mm['tf_gflops']:.1f} GFLOP/s, NumPy 1 thread "
              f"{mm['numpy_1t_gflops']:.1f}, 2 threads {mm['numpy_2t_gflops']:.1f}. Latencies: median (min–max) ms; "
-             "'peak' = model FLOPs / latency as a fraction of the matmul peak at the same thread count.", ""]
+             "'peak' = model FLOPs / latency as a fraction of the matmul peak at the same thread count."]
+    if r.get("int8_ceiling"):
+        c = r["int8_ceiling"]
+        lines.append(f"int8 limit: one TFLite FC {'×'.join(map(str, c['shape']))} runs "
+                     + ", ".join(f"{c['float32'][t]['gops']:.0f} → {c['int8'][t]['gops']:.0f} GOP/s "
+                                 f"(int8 {c['speedup'][t]:.2f}× faster) with {t[0]} thread{'s' * (t != '1t')}"
+                                 for t in ("1t", "2t")) + " in float32 → int8.")
+    lines.append("")
     if r.get("targets"):
         from benchmarks.rounds import markdown as targets_table
         t = r["targets"]

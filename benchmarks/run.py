@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.measure import machine, matmul_peak, peak_rss_mib
+from benchmarks.measure import int8_gemm_ceiling, machine, matmul_peak, peak_rss_mib
 from benchmarks.ours import TFLITE_MODES
 from benchmarks.report import markdown
 from benchmarks.rounds import PRECISIONS, default_precisions, latency_rounds, train_rounds
@@ -78,6 +78,8 @@ def main(argv=None) -> int:
 
     results = {"machine": machine(), "matmul": matmul_peak(), "variants": {}}
     print(f"matmul peak: {results['matmul']}", flush=True)
+    results["int8_ceiling"] = int8_gemm_ceiling(runs=args.runs)
+    print(f"int8 GEMM speed-up: {results['int8_ceiling']['speedup']}", flush=True)
     for name in args.variants:  # one fresh process per variant: converters and compiled graphs do not pile up
         results["variants"][name] = run_json([sys.executable, "-m", "benchmarks.ours", name, "--runs", str(args.runs),
                                               "--train-steps", str(args.train_steps), "--modes", *args.modes])

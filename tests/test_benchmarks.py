@@ -97,3 +97,41 @@ def test_bf16_training_only_where_the_cpu_has_native_bf16():
     table = rounds.markdown("m", None, train)
     assert "| training images/s / timm, both mixed bfloat16 (torch.autocast) | not measured" in table
     assert "mixed_bfloat16 training not measured: this CPU has none of avx512_bf16, amx_bf16." in table
+
+
+def test_training_rounds_take_our_faster_graph_and_ratio_within_the_round(monkeypatch):
+    import benchmarks.run as run
+
+    ours = iter([(4.0, 5.0), (6.0, 3.0)])  # (plain, XLA) images/s per round
+    peer = {"kecam": iter([4.0, 5.0]), "timm": iter([5.0, 8.0])}
+
+    def run_json(argv, env=None, timeout=3600):
+        assert "--no-xla" not in argv
+        plain, xla = next(ours)
+        return {"train": {"batch32": {"images_per_s": plain}, "batch32_xla": {"images_per_s": xla}}}
+
+    def peers(script, python, args, env=None, timeout=3600):
+        who = "kecam" if "kecam" in script else "timm"
+        return {"m": {"train_batch32": {"images_per_s": next(peer[who])}}}
+
+    monkeypatch.setattr(run, "run_json", run_json)
+    monkeypatch.setattr(run, "peers", peers)
+    out = rounds.train_rounds("m", 2, 3, "python", precisions=("float32",))
+    assert [r["float32"]["ours"] for r in out["per_round"]] == [5.0, 6.0]
+    assert out["targets"]["train_vs_kecam"]["rounds"] == pytest.approx([1.25, 1.2])
+    assert out["targets"]["train_vs_timm"]["rounds"] == pytest.approx([1.0, 0.75])
+    assert "the faster of the plain graph and XLA" in rounds.markdown("m", None, out)
+
+
+def test_int8_ceiling_is_measured_and_reported():
+    from benchmarks.measure import int8_gemm_ceiling
+    from benchmarks.report import markdown
+
+    c = int8_gemm_ceiling(rows=16, dim=32, hidden=64, runs=2)
+    assert c["shape"] == [16, 32, 64]
+    assert all(c[m][t]["gops"] > 0 and c["speedup"][t] > 0 for m in ("float32", "int8") for t in ("1t", "2t"))
+    r = {"machine": {"cpu": "cpu", "isa": ["avx2"], "cores": 2, "tensorflow": "x", "keras": "y", "date": "d"},
+         "matmul": {"n": 8, "tf_gflops": 1.0, "numpy_1t_gflops": 1.0, "numpy_2t_gflops": 2.0},
+         "int8_ceiling": c, "variants": {}}
+    line = next(line for line in markdown(r).splitlines() if line.startswith("int8 limit"))
+    assert f"(int8 {c['speedup']['1t']:.2f}× faster) with 1 thread" in line and "with 2 threads" in line
