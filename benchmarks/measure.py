@@ -79,9 +79,8 @@ def int8_gemm_ceiling(rows: int = 196, dim: int = 512, hidden: int = 2048, runs:
     out = {"shape": [side * side, dim, hidden]}
     for mode in ("float32", "int8"):
         fb = to_tflite(model, mode, calibration if mode == "int8" else None, num_calibration=8, progress=False)
-        out[mode] = {f"{t}t": tflite_latency(fb, t, runs) for t in (1, 2)}
-        for t in (1, 2):
-            out[mode][f"{t}t"]["gops"] = flops / out[mode][f"{t}t"]["median_ms"] / 1e6
+        stats = {f"{t}t": tflite_latency(fb, t, runs) for t in (1, 2)}
+        out[mode] = {t: {**s, "gops": flops / s["median_ms"] / 1e6} for t, s in stats.items()}
     out["speedup"] = {t: out["float32"][t]["median_ms"] / out["int8"][t]["median_ms"] for t in ("1t", "2t")}
     return out
 

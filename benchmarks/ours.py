@@ -6,10 +6,10 @@ import tensorflow as tf
 
 import keras_mlp
 from benchmarks.measure import model_flops, timed
+from benchmarks.rounds import PRECISIONS
 from keras_mlp.backend import keras
 
 TFLITE_MODES = ("float32", "float16", "dynamic", "int8")
-PRECISIONS = ("float32", "mixed_bfloat16")  # training precisions the side-by-side rounds compare
 
 
 def keras_inference(model, batch: int, runs: int, jit_compile: bool = False) -> dict:
