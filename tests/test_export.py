@@ -82,6 +82,16 @@ def test_export_model_files_gate_and_rejection(tmp_path, data):
     assert (tmp_path / "report.png").stat().st_size > 0 and "| float32 |" in (tmp_path / "report.md").read_text()
 
 
+def test_compare_agreement_counts_output_grid_ties_not_flips():
+    # int8 seed 15 of the generic model: two logits 7.5e-4 apart in float land on one int8 output step
+    reference = np.array([[0.1966, 0.1973, -0.35], [1.0, 0.0, 0.5], [0.2, 0.9, 0.1]], np.float32)
+    logits = np.array([[0.1979, 0.1979, -0.3493], [0.0, 1.0, 0.5], [0.3, 0.9, 0.1]], np.float32)
+    report = export.parity.compare(reference, logits, np.array([1, 0, 1]), "int8")
+    assert report.agreement == pytest.approx(2 / 3)  # the tie agrees; the real flip (row 2) does not
+    assert report.tflite_accuracy == pytest.approx(1 / 3) and report.float_accuracy == 1.0
+    assert [f.split()[0] for f in report.failures] == ["top-1", "accuracy"]
+
+
 def test_qat_transfers_exactly_and_converts_to_full_int8(data):
     from export.qat import quantization_aware_training
     model = randomised("mixer_s16_224")
