@@ -7,6 +7,7 @@ import tensorflow as tf
 import keras_mlp
 from benchmarks.measure import model_flops, timed
 from benchmarks.rounds import PRECISIONS
+from keras_mlp.io import write_atomic
 from keras_mlp.backend import keras
 
 TFLITE_MODES = ("float32", "float16", "dynamic", "int8")
@@ -89,9 +90,7 @@ def main(argv=None) -> dict:
     result = {"flops": model_flops(model), "files": {}}
     for mode, fb in flatbuffers(model, args.modes).items():
         path = Path(args.out) / f"{args.name}_{mode}.tflite"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(fb)
-        tmp.replace(path)
+        write_atomic(path, fb)
         result["files"][mode] = {"path": str(path), "bytes": len(fb)}
     return result
 

@@ -99,10 +99,9 @@ def main(argv=None) -> int:
     table = markdown(results)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    from keras_mlp.io import write_atomic  # imports TensorFlow: only now, after the measuring children ran
     for suffix, text in ((".json", json.dumps(results, indent=1)), (".md", table)):
-        tmp = out / f".latest{suffix}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, out / f"latest{suffix}")
+        write_atomic(out / f"latest{suffix}", text)
     print(table)
     return 0
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
-import os
 import tempfile
 from collections.abc import Callable
 
@@ -203,19 +202,3 @@ def float_compute_ops(flatbuffer: bytes) -> dict[str, int]:
         if any(tensors.get(i) == np.float32 for i in indices):
             found[op["op_name"]] += 1
     return dict(found)
-
-
-def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
-    """Write `data` to `path` through a temp file in the same directory and `os.replace` (no partial file)."""
-    path = os.fspath(path)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", dir=os.path.dirname(path) or ".")
-    try:
-        with os.fdopen(fd, mode) as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-

@@ -16,8 +16,9 @@ import numpy as np
 
 from export.benchmark import latency_ms
 from export.convert import (MODES, QUANTIZED_INPUT, ExportError, check_mode, collect_images, float_compute_ops,
-                            input_spec, op_histogram, to_tflite, write_atomic)
+                            input_spec, op_histogram, to_tflite)
 from export.parity import check_parity, keras_logits
+from keras_mlp.io import write_atomic
 
 FULL_INTEGER = ("int8", "qat")  # int8 compute and int8 I/O: no float op at all
 

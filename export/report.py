@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from export.convert import write_atomic
+from keras_mlp.io import atomic_path, write_atomic
 
 
 def _fmt(value, spec: str) -> str:
@@ -60,10 +60,9 @@ def plot(summary: dict, path: str) -> None:
     left.set_xlabel("file size (KiB)")
     fig.suptitle(f"{summary['model']}: TFLite modes (red: rejected by the parity gate)")
     fig.tight_layout()
-    tmp = os.path.join(os.path.dirname(path), ".tmp_report.png")
-    fig.savefig(tmp)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def write_report(summary: dict, out_dir: str) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 EXIT_BAD_INPUT = 2
@@ -51,20 +50,14 @@ def main(argv=None) -> int:
         print(f"keras-mlp-convert: error: --out must end with .keras, got {args.out!r}.", file=sys.stderr)
         return EXIT_BAD_INPUT
     import keras_mlp
+    from keras_mlp.io import atomic_path
     try:
         model = keras_mlp.create_model(args.model, weights=args.src, **overrides_from(args))
     except (ValueError, TypeError, FileNotFoundError, ImportError) as err:
         print(f"keras-mlp-convert: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    folder = os.path.dirname(os.path.abspath(args.out))
-    os.makedirs(folder, exist_ok=True)
-    partial = os.path.join(folder, f".{os.path.basename(args.out)}.{os.getpid()}.partial.keras")
-    try:
-        model.save(partial)
-        os.replace(partial, args.out)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+    with atomic_path(args.out) as tmp:
+        model.save(tmp)
     print(f"{args.out}: {model.name} ({type(model).__name__}), input {model.image_size[0]}x{model.image_size[1]}, "
           f"{model.num_classes} classes, {model.count_params():,} parameters")
     return 0

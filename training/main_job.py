@@ -8,6 +8,7 @@ import json
 import os
 import time
 
+from keras_mlp.io import write_atomic
 from training import data, workdir
 from training.config import TrainConfig, UsageError
 from training.trainer import Trainer
@@ -24,7 +25,7 @@ def run(config: TrainConfig, work_dir: str, *, resume: bool = False, overwrite: 
         results["export"] = export(trainer, os.path.join(work_dir, "export"))
     results["total_seconds"] = time.perf_counter() - start
     if trainer.chief:
-        workdir.write_atomic(os.path.join(work_dir, workdir.RESULTS), json.dumps(results, indent=2) + "\n")
+        write_atomic(os.path.join(work_dir, workdir.RESULTS), json.dumps(results, indent=2) + "\n")
     return results
 
 

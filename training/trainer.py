@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 import keras_mlp
+from keras_mlp.io import atomic_path, write_atomic
 from training import data as data_lib
 from training import workdir
 from training.augment import Augmenter
@@ -310,10 +311,9 @@ class Trainer:
             "model_path": os.path.join(self.work_dir, workdir.MODEL),
         }
         if self.chief:
-            tmp = os.path.join(self.work_dir, ".tmp-" + workdir.MODEL)
-            self.model.save(tmp)
-            os.replace(tmp, os.path.join(self.work_dir, workdir.MODEL))
-            workdir.write_atomic(os.path.join(self.work_dir, workdir.RESULTS), json.dumps(results, indent=2) + "\n")
+            with atomic_path(os.path.join(self.work_dir, workdir.MODEL)) as tmp:
+                self.model.save(tmp)
+            write_atomic(os.path.join(self.work_dir, workdir.RESULTS), json.dumps(results, indent=2) + "\n")
         elif self.scratch:
             shutil.rmtree(self.scratch, ignore_errors=True)
         return results

@@ -15,8 +15,8 @@ import io
 import json
 import os
 import shutil
-import tempfile
 
+from keras_mlp.io import write_atomic
 from training.config import TrainConfig, UsageError
 
 CONFIG, HISTORY, RESULTS, MODEL = "config.json", "history.csv", "results.json", "model.keras"
@@ -25,21 +25,6 @@ OUTPUTS = (CONFIG, HISTORY, RESULTS, MODEL, "checkpoints", "logs", "export")
 
 class CorruptCheckpointError(UsageError):
     """A checkpoint exists but cannot be restored; it is left in place."""
-
-
-def write_atomic(path: str, data: str | bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder and os.replace."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def check_work_dir(work_dir: str, config: TrainConfig, *, resume: bool = False, overwrite: bool = False) -> bool:

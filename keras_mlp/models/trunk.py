@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_mlp.backend import initializer, keras, tf
+from keras_mlp.backend import initializer, keras
 from keras_mlp.layers import BLOCKS, Affine, ClassTokenPositionEmbedding, LayerNorm, PatchEmbed, SelectToken
 
 POOLINGS = ("avg", "max", "token")
