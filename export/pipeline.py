@@ -178,17 +178,23 @@ def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_da
         if qat_info:
             result["qat"] = qat_info
         stem = f"{name}_{mode}"
+        accepted = [os.path.join(out_dir, f"{stem}{ext}") for ext in (".tflite", ".json")]
+        refused = [os.path.join(out_dir, "rejected", f"{stem}.REJECTED{ext}") for ext in (".tflite", ".json")]
+        # The folder shows this export only: the other outcome's files from an earlier export go.
+        for stale in refused if not failures else accepted:
+            if os.path.exists(stale):
+                os.remove(stale)
+                notes.append(f"removed {os.path.relpath(stale, out_dir)} of an earlier export")
         if failures:
-            os.makedirs(os.path.join(out_dir, "rejected"), exist_ok=True)
-            path = os.path.join(out_dir, "rejected", f"{stem}.REJECTED.tflite")
+            path = refused[0]
             write_atomic(path, flatbuffer)
-            write_atomic(os.path.join(out_dir, "rejected", f"{stem}.REJECTED.json"), json.dumps(result, indent=2))
+            write_atomic(refused[1], json.dumps(result, indent=2))
             rejected[mode] = path
         else:
-            path = os.path.join(out_dir, f"{stem}.tflite")
+            path = accepted[0]
             write_atomic(path, flatbuffer)
             sidecar = meta.sidecar(model, mode, flatbuffer, labels_list, labels_file, mean, std, spec)
-            write_atomic(os.path.join(out_dir, f"{stem}.json"), json.dumps(sidecar, indent=2))
+            write_atomic(accepted[1], json.dumps(sidecar, indent=2))
             files[mode] = path
         result["file"] = os.path.relpath(path, out_dir)
         results.append(result)

@@ -80,6 +80,15 @@ def test_export_model_files_gate_and_rejection(tmp_path, data):
     assert [r["mode"] for r in report["results"]] == ["float32", "int8"]
     assert report["results"][0]["ops"]["GELU"] == 2 and set(report["results"][0]["latency_ms"]) == {"1", "2"}
     assert (tmp_path / "report.png").stat().st_size > 0 and "| float32 |" in (tmp_path / "report.md").read_text()
+    # Again into the same folder, outcomes swapped: no stale file of the earlier export stays beside the report.
+    again = export.export_model(model, tmp_path, "float32,int8", train_data=(images, labels), eval_data=images,
+                                latency_runs=1, threads=(1,), progress=False,
+                                thresholds={"float32": {"agreement": 1.01}, "int8": {"agreement": 0.0}})
+    assert list(again["files"]) == ["int8"] and list(again["rejected"]) == ["float32"]
+    assert sorted(p.name for p in (tmp_path / "rejected").iterdir()) == [
+        "gmlp_s16_224_float32.REJECTED.json", "gmlp_s16_224_float32.REJECTED.tflite"]
+    assert not (tmp_path / "gmlp_s16_224_float32.tflite").exists() and (tmp_path / "gmlp_s16_224_int8.tflite").exists()
+    assert any("removed gmlp_s16_224_float32.tflite" in n for n in again["results"][0]["notes"])
 
 
 def test_compare_agreement_counts_output_grid_ties_not_flips():
