@@ -48,17 +48,13 @@ def machine() -> dict:
 def matmul_peak(n: int = 2048, runs: int = 10) -> dict:
     """float32 GFLOP/s of an n×n matmul: TensorFlow (all threads) and NumPy with 1 and 2 BLAS threads."""
     import tensorflow as tf
-    from threadpoolctl import threadpool_limits
 
-    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
-    flops = 2.0 * n ** 3
-    ta = tf.constant(a)
+    from benchmarks.tflite_time import numpy_peak
+
+    ta = tf.constant(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32))
     tf_mm = tf.function(lambda: tf.matmul(ta, ta))
-    result = {"n": n, "tf_gflops": flops / timed(lambda: tf_mm().numpy(), runs)["median_ms"] / 1e6}
-    for threads in (1, 2):
-        with threadpool_limits(threads):
-            result[f"numpy_{threads}t_gflops"] = flops / timed(lambda: a @ a, runs)["median_ms"] / 1e6
-    return result
+    result = {"n": n, "tf_gflops": 2.0 * n ** 3 / timed(lambda: tf_mm().numpy(), runs)["median_ms"] / 1e6}
+    return {**result, **{f"numpy_{t}_gflops": v for t, v in numpy_peak(n, runs).items()}}
 
 
 def int8_gemm_ceiling(rows: int = 196, dim: int = 512, hidden: int = 2048, runs: int = 20) -> dict:
@@ -67,7 +63,7 @@ def int8_gemm_ceiling(rows: int = 196, dim: int = 512, hidden: int = 2048, runs:
     XNNPACK's int8 GEMM gains ~4× on CPUs with VNNI (AVX-512/AVX-VNNI) and far less on plain AVX2, so the model's
     int8 speed-up is to be read against this one.
     """
-    from benchmarks.ours import tflite_latency
+    from benchmarks.tflite_time import latency
     from export import to_tflite
     from keras_mlp.backend import keras
 
@@ -79,7 +75,7 @@ def int8_gemm_ceiling(rows: int = 196, dim: int = 512, hidden: int = 2048, runs:
     out = {"shape": [side * side, dim, hidden]}
     for mode in ("float32", "int8"):
         fb = to_tflite(model, mode, calibration if mode == "int8" else None, num_calibration=8, progress=False)
-        stats = {f"{t}t": tflite_latency(fb, t, runs) for t in (1, 2)}
+        stats = {f"{t}t": latency(fb, t, runs) for t in (1, 2)}
         out[mode] = {t: {**s, "gops": flops / s["median_ms"] / 1e6} for t, s in stats.items()}
     out["speedup"] = {t: out["float32"][t]["median_ms"] / out["int8"][t]["median_ms"] for t in ("1t", "2t")}
     return out

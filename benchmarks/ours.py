@@ -7,6 +7,7 @@ import tensorflow as tf
 import keras_mlp
 from benchmarks.measure import model_flops, timed
 from benchmarks.rounds import PRECISIONS
+from benchmarks.tflite_time import latency
 from keras_mlp.io import write_atomic
 from keras_mlp.backend import keras
 
@@ -17,15 +18,6 @@ def keras_inference(model, batch: int, runs: int, jit_compile: bool = False) -> 
     x = tf.constant(np.random.default_rng(0).standard_normal((batch, *model.input_shape[1:]), dtype=np.float32))
     fn = tf.function(lambda images: model(images, training=False), jit_compile=jit_compile)
     return timed(lambda: fn(x).numpy(), runs)
-
-
-def tflite_latency(flatbuffer: bytes, threads: int, runs: int) -> dict:
-    from export.parity import interpreter
-
-    it = interpreter(flatbuffer, threads)
-    inp = it.get_input_details()[0]
-    it.set_tensor(inp["index"], np.zeros(inp["shape"], inp["dtype"]))
-    return timed(it.invoke, runs)
 
 
 def train_throughput(model, batch: int, steps: int, jit_compile: bool) -> dict:
@@ -59,7 +51,7 @@ def benchmark_variant(name: str, runs: int, train_steps: int, modes=TFLITE_MODES
     model = keras_mlp.create_model(name)
     result = {"params": model.count_params(), "flops": model_flops(model)}
     result["keras"] = {"batch1": keras_inference(model, 1, runs), "batch32": keras_inference(model, 32, max(3, runs // 4))}
-    result["tflite"] = {mode: {"bytes": len(fb), **{f"{t}t": tflite_latency(fb, t, runs) for t in (1, 2)}}
+    result["tflite"] = {mode: {"bytes": len(fb), **{f"{t}t": latency(fb, t, runs) for t in (1, 2)}}
                         for mode, fb in flatbuffers(model, modes).items()}
     result["train"] = train_figures(model, train_steps)
     return result

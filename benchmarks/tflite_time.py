@@ -29,11 +29,12 @@ def numpy_peak(n: int = 2048, runs: int = 5) -> dict:
     return out
 
 
-def latency(path: str, threads: int, runs: int) -> dict:
-    """Batch-1 latency of the .tflite file at `path` (XNNPACK, `threads` threads), input zeros."""
+def latency(model: str | bytes, threads: int, runs: int) -> dict:
+    """Batch-1 latency of a .tflite file (path) or flatbuffer (bytes) with XNNPACK on `threads` threads, input 0."""
     from ai_edge_litert.interpreter import Interpreter
 
-    it = Interpreter(model_path=path, num_threads=threads)
+    source = {"model_content": model} if isinstance(model, bytes) else {"model_path": model}
+    it = Interpreter(**source, num_threads=threads)
     it.allocate_tensors()
     inp = it.get_input_details()[0]
     it.set_tensor(inp["index"], np.zeros(inp["shape"], inp["dtype"]))
