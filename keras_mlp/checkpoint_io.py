@@ -48,16 +48,46 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
                               f"{', '.join(SUFFIXES)} (convert other formats to .safetensors).")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No checkpoint file at {path}.")
-    if suffix == ".npz":
+    try:
+        if suffix == ".npz":
+            return _read_npz(path)
+        if suffix == ".safetensors":
+            return _read_safetensors(path)
+        return _read_torch(path)
+    except OSError as err:
+        raise CheckpointError(f"Cannot read {path}: {err}. Check that the file is readable.") from err
+
+
+def _corrupt(path: str, kind: str, err: Exception | str) -> CheckpointError:
+    return CheckpointError(f"{path} is not a readable {kind} file ({err}); it is corrupt or truncated, or another "
+                           f"format under a {os.path.splitext(path)[1]} name. Download or export it again.")
+
+
+def _read_npz(path: str) -> dict[str, np.ndarray]:
+    if not zipfile.is_zipfile(path):
+        raise _corrupt(path, ".npz (zip)", "no zip directory")
+    try:
         with np.load(path, allow_pickle=False) as archive:
             return {key: np.asarray(archive[key]) for key in archive.files}
-    if suffix == ".safetensors":
-        try:
-            from safetensors.numpy import load_file
-        except ImportError as err:
-            raise ImportError("Reading .safetensors needs the `safetensors` package: pip install safetensors") from err
+    except ValueError as err:
+        if "allow_pickle" in str(err):
+            raise CheckpointError(f"Refused {path}: it holds object (pickled) arrays, not plain weight arrays. Save "
+                                  "the weights as numeric arrays (np.savez with float arrays).") from err
+        raise _corrupt(path, ".npz", err) from err
+    except (zipfile.BadZipFile, EOFError, KeyError) as err:
+        raise _corrupt(path, ".npz", err) from err
+
+
+def _read_safetensors(path: str) -> dict[str, np.ndarray]:
+    try:
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
+    except ImportError as err:
+        raise ImportError("Reading .safetensors needs the `safetensors` package: pip install safetensors") from err
+    try:
         return dict(load_file(path))
-    return _read_torch(path)
+    except SafetensorError as err:
+        raise _corrupt(path, ".safetensors", err) from err
 
 
 def _read_torch(path: str) -> dict[str, np.ndarray]:
@@ -96,8 +126,11 @@ def unwrap(obj: Any) -> dict:
 def _pickles(path: str):
     """The pickle streams of a PyTorch file: `*/data.pkl` of the zip format, else the file's leading pickles."""
     if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            return [archive.read(n) for n in archive.namelist() if n.endswith("data.pkl")]
+        try:
+            with zipfile.ZipFile(path) as archive:
+                return [archive.read(n) for n in archive.namelist() if n.endswith("data.pkl")]
+        except (zipfile.BadZipFile, EOFError) as err:
+            raise _corrupt(path, "PyTorch (zip)", err) from err
     with open(path, "rb") as handle:
         return [handle.read()]
 

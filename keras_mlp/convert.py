@@ -4,7 +4,8 @@
     keras-mlp-convert resmlp_12_no_dist.pth --model resmlp_12_224 --out resmlp.keras --image-size 448
     keras-mlp-convert linear-tiny.safetensors --model ff_ti16_224 --out ff.keras --num-classes 10
 
-Exit codes: 0 written; 2 bad input (unreadable or mismatched checkpoint, bad arguments); nothing is written then.
+Exit codes: 0 written; 2 bad input (unreadable or mismatched checkpoint, bad arguments, unwritable --out);
+nothing is written then.
 """
 from __future__ import annotations
 
@@ -53,11 +54,18 @@ def main(argv=None) -> int:
     from keras_mlp.io import atomic_path
     try:
         model = keras_mlp.create_model(args.model, weights=args.src, **overrides_from(args))
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as err:
+    except (ValueError, TypeError, OSError, ImportError) as err:  # CheckpointError is a ValueError
         print(f"keras-mlp-convert: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    with atomic_path(args.out) as tmp:
-        model.save(tmp)
+    try:
+        with atomic_path(args.out) as tmp:
+            model.save(tmp)
+    except OSError as err:
+        where = err.filename2 or err.filename  # os.replace names the temp file first, the target second
+        detail = f"{err.strerror}: {where}" if err.strerror and where else str(err)
+        print(f"keras-mlp-convert: error: cannot write {args.out} ({detail}). Choose an --out file path in a "
+              "writable folder.", file=sys.stderr)
+        return EXIT_BAD_INPUT
     print(f"{args.out}: {model.name} ({type(model).__name__}), input {model.image_size[0]}x{model.image_size[1]}, "
           f"{model.num_classes} classes, {model.count_params():,} parameters")
     return 0

@@ -31,3 +31,23 @@ def test_convert_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):
     assert "--out must end with .keras" in capsys.readouterr().err
     assert main([str(GOLDEN / "gmlp.safetensors"), *ARGS, "--set", "depth", "--out", str(out)]) == 2
     assert not list(tmp_path.iterdir())
+
+
+def test_convert_corrupt_checkpoint_exits_2_without_traceback(tmp_path, capsys):
+    (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 100)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    for name in ("bad.safetensors", "bad.npz"):
+        assert main([str(tmp_path / name), *ARGS, "--out", str(tmp_path / "m.keras")]) == 2
+        err = capsys.readouterr().err
+        assert f"{name} is not a readable" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.npz", "bad.safetensors"]
+
+
+def test_convert_unwritable_out_exits_2(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    (tmp_path / "folder.keras").mkdir()
+    for out, reason in ((tmp_path / "file" / "m.keras", "File exists"), (tmp_path / "folder.keras", "Is a directory")):
+        assert main([str(GOLDEN / "gmlp.safetensors"), *ARGS, "--out", str(out)]) == 2
+        assert f"cannot write {out} ({reason}" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder.keras"]
+    assert not list((tmp_path / "folder.keras").iterdir())

@@ -109,3 +109,24 @@ def test_checkpoint_without_head_gets_fresh_head(caplog):
     with caplog.at_level(logging.WARNING, logger="keras_mlp"):
         model = keras_mlp.create_model("mixer_s16_224", weights=state, num_classes=4, **MIXER)
     assert "no classifier head" in caplog.text and model.get_layer("head").kernel.shape == (32, 4)
+
+
+@pytest.mark.parametrize("name, cut, message", [
+    ("bad.safetensors", 0, r"bad\.safetensors is not a readable \.safetensors file.*Download or export it again"),
+    ("cut.safetensors", 9, r"cut\.safetensors is not a readable \.safetensors file.*corrupt or truncated"),
+    ("bad.npz", 0, r"bad\.npz is not a readable \.npz \(zip\) file.*corrupt or truncated"),
+    ("cut.npz", 9, r"cut\.npz is not a readable \.npz \(zip\) file.*Download or export it again"),
+])
+def test_corrupt_or_truncated_file(tmp_path, name, cut, message):
+    """Garbage, or the first 90% of a good file (`cut`), fails as a CheckpointError naming the file."""
+    good = (GOLDEN / f"mixer{Path(name).suffix}").read_bytes()
+    data = good[: len(good) * cut // 10] if cut else np.random.default_rng(0).bytes(200)
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(CheckpointError, match=message):
+        keras_mlp.create_model("mixer_s16_224", weights=tmp_path / name, **MIXER)
+
+
+def test_npz_with_object_arrays_refused(tmp_path):
+    np.savez(tmp_path / "obj.npz", x=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(CheckpointError, match=r"Refused .*obj\.npz: it holds object \(pickled\) arrays"):
+        keras_mlp.create_model("mixer_s16_224", weights=tmp_path / "obj.npz", **MIXER)
