@@ -53,3 +53,11 @@ def test_readme_model_table_is_the_registry():
     table = keras_mlp.registry.markdown_table()
     assert table in readme, "README model table is stale: paste `python -m keras_mlp.registry` output"
     assert len(re.findall(r"^\| `", table, flags=re.M)) == len(EXPECTED_PARAMS)
+
+
+@pytest.mark.parametrize("name", ["mixer_s16_224", "resmlp_12_224", "gmlp_s16_224"])
+def test_pos_embed_grid_refused_without_position_embedding(name):
+    with pytest.raises(ValueError, match=r"`pos_embed_grid` is for models with a position embedding.*Leave it out"):
+        keras_mlp.create_model(name, image_size=32, num_blocks=1, pos_embed_grid=(3, 3))
+    assert keras_mlp.create_model("ff_ti16_224", image_size=32, num_blocks=1, pos_embed_grid=(3, 3)) \
+        .get_layer("embed").pos_embed.shape == (1, 10, 192)

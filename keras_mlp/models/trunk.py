@@ -66,6 +66,16 @@ class MLPTrunk(keras.Model):
         dropout_rate: float. Dropout before the head. Defaults to 0.
         drop_path_rate: float in [0, 1). Stochastic depth, rising linearly to this rate over the blocks.
         layer_norm_epsilon: float. Epsilon of the LayerNorms. Defaults to 1e-6.
+        pos_embed_grid: (int, int) or None. Grid the position embedding is stored on (families with a class
+            token and position embedding only; refused otherwise). Defaults to None (the model's grid).
+
+    Example (a family is a subclass naming its block; see `keras_mlp.models.mixer.MLPMixer`):
+    >>> class TinyGMLP(MLPTrunk):
+    ...     block = "gmlp"
+    >>> model = TinyGMLP(block_config=dict(mlp_ratio=2.0), patch_size=4, num_blocks=1, hidden_dim=8, image_size=8,
+    ...                  num_classes=3)
+    >>> model.output_shape, model.grid_size
+    ((None, 3), (2, 2))
     """
 
     block: str = ""
@@ -99,6 +109,9 @@ class MLPTrunk(keras.Model):
         if pooling == "token" and not self.class_token:
             raise ValueError(f"`pooling='token'` needs a class token, which {type(self).__name__} has not. "
                              "Use 'avg' or 'max'.")
+        if pos_embed_grid is not None and not self.class_token:
+            raise ValueError(f"`pos_embed_grid` is for models with a position embedding, which "
+                             f"{type(self).__name__} has not (only FeedForwardViT has one). Leave it out.")
         dropout_rate = _fraction("dropout_rate", dropout_rate)
         drop_path_rate = _fraction("drop_path_rate", drop_path_rate)
         grid = (shape[0] // patch_size, shape[1] // patch_size)
