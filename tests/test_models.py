@@ -99,3 +99,19 @@ def test_tf_keras_build_gives_same_outputs(name, images, tmp_path):
     subprocess.run([sys.executable, str(script), type(model).__name__, str(tmp_path)], check=True, env=env,
                    timeout=300)
     np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), model.predict(images, verbose=0), atol=1e-5)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_blocks_and_models(policy, images):
+    """A block's sublayers (DropPath and ResMLP's Affine/LayerScale included) follow its own dtype policy."""
+    for block in keras_mlp.layers.BLOCKS.values():
+        layer = block(dtype=policy, **({"tokens_mlp_dim": 8, "channels_mlp_dim": 16} if block.__name__ ==
+                                       "MixerBlock" else {}))
+        assert layer(images[:, :8, :8].reshape(4, 16, 12)).dtype == policy[len("mixed_"):]
+        assert len(layer._layers) >= 4 and {sub.dtype_policy.name for sub in layer._layers} == {policy}
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        logits = tiny_model("resmlp_12_224", drop_path_rate=0.1)(images, training=True)
+        assert logits.dtype == policy[len("mixed_"):] and np.isfinite(np.float32(logits)).all()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

@@ -10,7 +10,14 @@ from keras_mlp.backend import keras, serializable, tf
 
 @serializable
 class Affine(keras.layers.Layer):
-    """Per-channel affine transform α ⊙ x + β over the last axis; α starts at 1 and β at 0."""
+    """Per-channel affine transform α ⊙ x + β over the last axis; α starts at 1 and β at 0.
+
+    Example:
+    >>> import numpy as np
+    >>> layer = Affine()
+    >>> tuple(layer(np.ones((2, 4, 8), "float32")).shape), [tuple(w.shape) for w in layer.weights]
+    ((2, 4, 8), [(8,), (8,)])
+    """
 
     def build(self, input_shape):
         dim = (input_shape[-1],)
@@ -31,6 +38,12 @@ class LayerScale(keras.layers.Layer):
 
     Args:
         init_value: float. Initial value of every γ (0.1 for depth 12, 1e-5 for 24, 1e-6 deeper in ResMLP).
+            Defaults to 1e-5.
+
+    Example:
+    >>> import numpy as np
+    >>> LayerScale(0.1)(np.ones((1, 2, 3), "float32")).numpy()[0, 0]
+    array([0.1, 0.1, 0.1], dtype=float32)
     """
 
     def __init__(self, init_value: float = 1e-5, **kwargs):

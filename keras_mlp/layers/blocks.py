@@ -28,11 +28,11 @@ class _Block(keras.layers.Layer):
         for name, layer in layers.items():
             setattr(self, name, layer)
             layer.build(input_shape)
-        self.drop_path = DropPath(self.drop_path_rate, name="drop_path")
+        self.drop_path = DropPath(self.drop_path_rate, name="drop_path", dtype=self.dtype_policy)
         self.built = True
 
-    def _norm(self, name, epsilon=None):
-        return LayerNorm(epsilon=epsilon or self.layer_norm_epsilon, name=name, dtype=self.dtype_policy)
+    def _norm(self, name):
+        return LayerNorm(epsilon=self.layer_norm_epsilon, name=name, dtype=self.dtype_policy)
 
     def _dense(self, units, name):
         return keras.layers.Dense(units, kernel_initializer=initializer(self.kernel_initializer), name=name,
@@ -56,6 +56,11 @@ class MixerBlock(_Block):
         tokens_mlp_dim: int. Hidden width of the token-mixing MLP.
         channels_mlp_dim: int. Hidden width of the channel-mixing MLP.
         approximate_gelu: bool. Tanh GELU as the official JAX code (True) or exact as timm. Defaults to True.
+
+    Example (every block maps (B, N, C) tokens to the same shape):
+    >>> import numpy as np
+    >>> tuple(MixerBlock(tokens_mlp_dim=8, channels_mlp_dim=16)(np.ones((2, 4, 8), "float32")).shape)
+    (2, 4, 8)
     """
 
     def __init__(self, tokens_mlp_dim: int, channels_mlp_dim: int, approximate_gelu: bool = True, **kwargs):
@@ -91,6 +96,12 @@ class ResMLPBlock(_Block):
     Args:
         mlp_ratio: float. Channel MLP width as a multiple of the width. Defaults to 4.
         init_values: float. Initial LayerScale γ. Defaults to 1e-4.
+
+    Example:
+    >>> import numpy as np
+    >>> block = ResMLPBlock(mlp_ratio=2.0, init_values=0.1)
+    >>> tuple(block(np.ones((2, 4, 8), "float32")).shape), tuple(block.linear_tokens.mix.kernel.shape)
+    ((2, 4, 8), (4, 4))
     """
 
     def __init__(self, mlp_ratio: float = 4.0, init_values: float = 1e-4, **kwargs):
@@ -99,15 +110,15 @@ class ResMLPBlock(_Block):
         self.init_values = init_values
 
     def build(self, input_shape):
-        init = self.kernel_initializer
+        init, dtype = self.kernel_initializer, self.dtype_policy
         self._sublayers(input_shape,
-                        norm1=Affine(name="norm1"),
-                        linear_tokens=TokenMixing(kernel_initializer=init, name="linear_tokens"),
-                        ls1=LayerScale(self.init_values, name="ls1"),
-                        norm2=Affine(name="norm2"),
+                        norm1=Affine(name="norm1", dtype=dtype),
+                        linear_tokens=TokenMixing(kernel_initializer=init, name="linear_tokens", dtype=dtype),
+                        ls1=LayerScale(self.init_values, name="ls1", dtype=dtype),
+                        norm2=Affine(name="norm2", dtype=dtype),
                         mlp_channels=MlpBlock(int(input_shape[-1] * self.mlp_ratio), kernel_initializer=init,
-                                              name="mlp_channels", dtype=self.dtype_policy),
-                        ls2=LayerScale(self.init_values, name="ls2"))
+                                              name="mlp_channels", dtype=dtype),
+                        ls2=LayerScale(self.init_values, name="ls2", dtype=dtype))
 
     def call(self, x, training=None):
         x = x + self.drop_path(self.ls1(self.linear_tokens(self.norm1(x))), training=training)
@@ -125,6 +136,12 @@ class GMLPBlock(_Block):
 
     Args:
         mlp_ratio: float. Hidden width as a multiple of the width. Defaults to 6.
+
+    Example:
+    >>> import numpy as np
+    >>> block = GMLPBlock(mlp_ratio=2.0)
+    >>> tuple(block(np.ones((2, 4, 8), "float32")).shape), tuple(block.fc2.kernel.shape)
+    ((2, 4, 8), (8, 8))
     """
 
     def __init__(self, mlp_ratio: float = 6.0, **kwargs):
@@ -155,6 +172,12 @@ class FFBlock(_Block):
 
     Args:
         mlp_ratio: float. Hidden width of both MLPs as a multiple of their input (C and N). Defaults to 4.
+
+    Example:
+    >>> import numpy as np
+    >>> block = FFBlock(mlp_ratio=2.0)
+    >>> tuple(block(np.ones((2, 4, 8), "float32")).shape), tuple(block.token_mixing.mix.fc1.kernel.shape)
+    ((2, 4, 8), (4, 8))
     """
 
     def __init__(self, mlp_ratio: float = 4.0, **kwargs):

@@ -1,4 +1,6 @@
-"""Class token + learned position embedding (ViT), and pooling by token.
+"""Class token + learned position embedding, and pooling by token: ViT (Dosovitskiy et al. 2020,
+arXiv:2010.11929) as the feed-forward-only ViT keeps it (Melas-Kyriazi 2021, arXiv:2105.02723; reference code:
+timm `VisionTransformer`, lukemelas/do-you-even-need-attention).
 
 The position embedding may be stored on another patch grid than the model's (the feed-forward-only ViT-L/32
 keeps ViT's 14×14 grid): it is then resampled bilinearly (half-pixel centres, like PyTorch
@@ -30,6 +32,13 @@ class ClassTokenPositionEmbedding(keras.layers.Layer):
     Args:
         grid_size: (int, int). Patch grid of the model's input.
         pos_embed_grid: (int, int) or None. Grid the embedding is stored on; None means `grid_size`.
+            Defaults to None.
+
+    Example (a 2×3 patch grid, the embedding stored on 4×4 and resampled):
+    >>> import numpy as np
+    >>> layer = ClassTokenPositionEmbedding(grid_size=(2, 3), pos_embed_grid=(4, 4))
+    >>> tuple(layer(np.zeros((2, 6, 8), "float32")).shape), tuple(layer.pos_embed.shape)
+    ((2, 7, 8), (1, 17, 8))
     """
 
     def __init__(self, grid_size, pos_embed_grid=None, **kwargs):
@@ -68,7 +77,16 @@ class ClassTokenPositionEmbedding(keras.layers.Layer):
 
 @serializable
 class SelectToken(keras.layers.Layer):
-    """Pools (B, N, C) tokens to (B, C) by taking one token (the class token at index 0 by default)."""
+    """Pools (B, N, C) tokens to (B, C) by taking one token (the class token at index 0 by default).
+
+    Args:
+        index: int. Token to take. Defaults to 0.
+
+    Example:
+    >>> import numpy as np
+    >>> SelectToken()(np.arange(12, dtype="float32").reshape(1, 3, 4)).numpy()
+    array([[0., 1., 2., 3.]], dtype=float32)
+    """
 
     def __init__(self, index: int = 0, **kwargs):
         super().__init__(**kwargs)

@@ -18,6 +18,11 @@ class SpatialGatingUnit(keras.layers.Layer):
 
     Args:
         layer_norm_epsilon: float. Epsilon of the LayerNorm on v. Defaults to 1e-5 (PyTorch's default, timm).
+
+    Example:
+    >>> import numpy as np
+    >>> tuple(SpatialGatingUnit()(np.ones((2, 6, 16), "float32")).shape)
+    (2, 6, 8)
     """
 
     def __init__(self, layer_norm_epsilon: float = 1e-5, **kwargs):

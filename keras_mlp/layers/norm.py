@@ -15,6 +15,11 @@ class LayerNorm(keras.layers.LayerNormalization):
     """`keras.layers.LayerNormalization` (same arguments and weights `gamma`, `beta`) with a quantisable graph.
 
     Half-precision inputs (mixed precision) are normalised in float32, as Keras does.
+
+    Example:
+    >>> import numpy as np
+    >>> LayerNorm(epsilon=1e-6)(np.array([[1.0, 2.0, 3.0]], "float32")).numpy().round(4)
+    array([[-1.2247,  0.    ,  1.2247]], dtype=float32)
     """
 
     def call(self, inputs):

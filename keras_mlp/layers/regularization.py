@@ -1,4 +1,5 @@
-"""Stochastic depth (Huang et al. 2016), as timm's `DropPath`: drop a residual branch per sample."""
+"""Stochastic depth (Huang et al. 2016, "Deep Networks with Stochastic Depth", arXiv:1603.09382), as timm's
+`DropPath`: drop a residual branch per sample."""
 from __future__ import annotations
 
 from keras_mlp.backend import keras, serializable
@@ -13,7 +14,15 @@ class DropPath(keras.layers.Dropout):
 
     Args:
         rate: float in [0, 1). Drop probability.
-        seed: int or None. Seed of the drop mask.
+        seed: int or None. Seed of the drop mask. Defaults to None.
+
+    Example (each sample's branch is all kept, scaled by 2, or all dropped):
+    >>> import numpy as np
+    >>> y = DropPath(0.5, seed=1)(np.ones((8, 3, 4), "float32"), training=True).numpy()
+    >>> bool((y == y[:, :1, :1]).all()), sorted(np.unique(y).tolist())
+    (True, [0.0, 2.0])
+    >>> float(DropPath(0.5)(np.ones((2, 3), "float32")).numpy().min())  # inference: identity
+    1.0
     """
 
     def __init__(self, rate: float, seed: int | None = None, **kwargs):

@@ -1,7 +1,10 @@
 """Patch stem: non-overlapping patches embedded by a strided convolution, then flattened to tokens.
 
-A `Conv2D` with kernel = stride = patch is the linear patch embedding of ViT/Mixer (and lowers to the
-built-in CONV_2D op in TFLite; `tf.image.extract_patches` would need Flex ops).
+The linear patch embedding of ViT (Dosovitskiy et al. 2020, arXiv:2010.11929) and MLP-Mixer (Tolstikhin et
+al. 2021, arXiv:2105.01601; reference code: vit_jax/models_mixer.py `stem`, timm `PatchEmbed`).
+
+A `Conv2D` with kernel = stride = patch is that embedding (and lowers to the built-in CONV_2D op in TFLite;
+`tf.image.extract_patches` would need Flex ops).
 """
 from __future__ import annotations
 
@@ -16,6 +19,11 @@ class PatchEmbed(keras.layers.Layer):
         patch_size: int. Side of the square patches (kernel size and stride).
         hidden_dim: int. Embedding width.
         kernel_initializer: str or dict. Initializer of the projection. Defaults to "glorot_uniform".
+
+    Example:
+    >>> import numpy as np
+    >>> tuple(PatchEmbed(patch_size=4, hidden_dim=8)(np.zeros((2, 16, 12, 3), "float32")).shape)
+    (2, 12, 8)
     """
 
     def __init__(self, patch_size: int, hidden_dim: int, kernel_initializer="glorot_uniform", **kwargs):
