@@ -6,10 +6,7 @@ optimiser settings as `digits_mixer` so the families compare (Melas-Kyriazi 2021
 Measured (one run, 2 CPU cores shared with other jobs):
 held-out top-1 99.72% (359/360), 88.6 s of training.
 """
-CONFIG = dict(
-    model="ff_ti16_224",
-    model_overrides=dict(image_size=16, patch_size=2, num_blocks=4, hidden_dim=48, mlp_ratio=2.0),
-    dataset="digits", augment="digits", jitter=0.1, label_smoothing=0.1, epochs=30, batch_size=64,
-    optimizer="adamw", lr=3e-3, min_lr=1e-5, warmup_epochs=3, weight_decay=0.05, clip_norm=1.0,
-    checkpoint_every=200, eval_batch_size=360, eval_every=5, export="none",
-)
+from training.recipes.digits_mixer import CONFIG as MIXER
+from training.recipes.digits_mixer import TRUNK
+
+CONFIG = dict(MIXER, model="ff_ti16_224", model_overrides=dict(TRUNK, mlp_ratio=2.0), export="none")
