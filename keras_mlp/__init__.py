@@ -7,10 +7,10 @@
 """
 from keras_mlp import layers
 from keras_mlp.models import GMLP, FeedForwardViT, MLPMixer, MLPTrunk, ResMLP
-from keras_mlp.registry import VARIANTS, Preprocessing, Variant, create_model, get_variant, list_models
+from keras_mlp.registry import VARIANTS, Preprocessing, Variant, center_crop, create_model, get_variant, list_models
 from keras_mlp.checkpoints import load_checkpoint
 from keras_mlp.resize import resize
 
 __version__ = "0.1.0"
-__all__ = ["FeedForwardViT", "GMLP", "MLPMixer", "MLPTrunk", "Preprocessing", "ResMLP", "VARIANTS", "Variant",
+__all__ = ["FeedForwardViT", "GMLP", "MLPMixer", "MLPTrunk", "Preprocessing", "ResMLP", "VARIANTS", "Variant", "center_crop",
            "create_model", "get_variant", "layers", "list_models", "load_checkpoint", "resize"]

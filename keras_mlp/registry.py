@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import math
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,50 @@ from keras_mlp.models import GMLP, FeedForwardViT, MLPMixer, MLPTrunk, ResMLP
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 HALF = (0.5, 0.5, 0.5)
+
+
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "area", "lanczos3", "lanczos5", "gaussian", "mitchellcubic")
+
+
+def center_crop(images, image_size, crop_pct: float = 0.875, interpolation: str = "bicubic"):
+    """Evaluation resize and centre crop of (H, W, C) or (B, H, W, C) images with values 0..255, as timm's
+    `transforms_imagenet_eval` (Resize(floor(size / crop_pct)) then CenterCrop(size), torchvision's rounding).
+
+    The shorter side becomes floor(max(image_size) / crop_pct), the longer side keeps the aspect ratio (floored),
+    then the centre `image_size` is cut out (offset rounded half to even, as torchvision). TensorFlow ops only,
+    so it runs eagerly and inside `tf.data.Dataset.map`.
+
+    Args:
+        images: (H, W, C) or (B, H, W, C) array or tensor, values 0..255.
+        image_size: int or (int, int). Output height and width.
+        crop_pct: float in (0, 1]. Fraction of the resized shorter side that is kept. Defaults to 0.875.
+        interpolation: str. A `tf.image.resize` method, e.g. "bicubic" or "bilinear". Defaults to "bicubic".
+
+    Returns:
+        float32 images of `image_size`, clipped to 0..255 (bicubic overshoot).
+
+    >>> center_crop(np.full((40, 60, 3), 255, np.uint8), 32).shape  # resized to 36x54, centre 32x32
+    TensorShape([32, 32, 3])
+    """
+    from keras_mlp.backend import tf
+    size = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else tuple(image_size)
+    if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in size):
+        raise ValueError(f"`image_size` must be a positive int or (height, width), got {image_size!r}.")
+    if isinstance(crop_pct, bool) or not isinstance(crop_pct, (int, float)) or not 0.0 < crop_pct <= 1.0:
+        raise ValueError(f"`crop_pct` must be a float in (0, 1], got {crop_pct!r}. Pass e.g. crop_pct=0.875.")
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"Unknown `interpolation`={interpolation!r}. Use one of {INTERPOLATIONS}.")
+    images = tf.cast(tf.convert_to_tensor(images), tf.float32)
+    if images.shape.rank not in (None, 3, 4):
+        raise ValueError(f"`images` must be (H, W, C) or (B, H, W, C), got shape {tuple(images.shape)}.")
+    hw = tf.shape(images)[-3:-1]
+    resized = (math.floor(max(size) / crop_pct) * hw) // tf.reduce_min(hw)  # the shorter side exactly, as timm
+    images = tf.image.resize(images, resized, method=interpolation)
+    diff = resized - tf.constant(size, tf.int32)  # >= 0 since crop_pct <= 1
+    half = diff // 2
+    top, left = tf.unstack(half + (diff % 2) * (half % 2))  # round(diff / 2) half to even, as torchvision
+    images = tf.image.crop_to_bounding_box(images, top, left, size[0], size[1])
+    return tf.clip_by_value(images, 0.0, 255.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,18 +75,13 @@ class Preprocessing:
 
     def __call__(self, images, image_size):
         """Evaluation preprocessing of (H, W, 3) or (B, H, W, 3) images with values 0..255 (timm's eval transform):
-        resize the shorter side to `image_size / crop_pct` with `interpolation`, crop the centre, normalise.
+        `center_crop` with this variant's `crop_pct` and `interpolation`, then normalise.
 
         >>> Preprocessing()(np.full((40, 60, 3), 255, np.uint8), 32).shape
         TensorShape([32, 32, 3])
         """
         from keras_mlp.backend import tf
-        size = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else tuple(image_size)
-        images = tf.cast(tf.convert_to_tensor(images), tf.float32)
-        hw = tf.cast(tf.shape(images)[-3:-1], tf.float32)
-        scale = tf.math.ceil(max(size) / self.crop_pct) / tf.reduce_min(hw)
-        images = tf.image.resize(images, tf.cast(tf.round(hw * scale), tf.int32), method=self.interpolation)
-        images = tf.image.resize_with_crop_or_pad(tf.clip_by_value(images, 0.0, 255.0), size[0], size[1])
+        images = center_crop(images, image_size, self.crop_pct, self.interpolation)
         return (images / 255.0 - tf.constant(self.mean)) / tf.constant(self.std)
 
 

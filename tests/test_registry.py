@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import keras_mlp
@@ -61,3 +62,17 @@ def test_pos_embed_grid_refused_without_position_embedding(name):
         keras_mlp.create_model(name, image_size=32, num_blocks=1, pos_embed_grid=(3, 3))
     assert keras_mlp.create_model("ff_ti16_224", image_size=32, num_blocks=1, pos_embed_grid=(3, 3)) \
         .get_layer("embed").pos_embed.shape == (1, 10, 192)
+
+
+def test_center_crop_sizes_and_offsets_are_timms():
+    """Shorter side floor(size / crop_pct), longer floored in proportion, centre offset rounded half to even."""
+    image = np.arange(6 * 15 * 3, dtype="float32").reshape(6, 15, 3) % 256
+    # floor(4 / 0.6) = 6 = the shorter side: no resize; offsets round(1), round(5.5) = 6 (9 // 2 = 4 would be off)
+    np.testing.assert_array_equal(keras_mlp.center_crop(image, 4, 0.6, "nearest"), image[1:5, 6:10])
+    np.testing.assert_array_equal(keras_mlp.center_crop(image[:, :13], 4, 0.6, "nearest"), image[1:5, 4:8])
+    batch = keras_mlp.center_crop(np.stack([image, image]), (4, 2), 0.6, "nearest")
+    np.testing.assert_array_equal(batch[1], image[1:5, 6:8])  # 13 columns left over: round(6.5) = 6
+    with pytest.raises(ValueError, match=r"`crop_pct` must be a float in \(0, 1\]"):
+        keras_mlp.center_crop(image, 4, 1.5)
+    with pytest.raises(ValueError, match=r"Unknown `interpolation`='cubic'"):
+        keras_mlp.Preprocessing(interpolation="cubic")(image, 4)
