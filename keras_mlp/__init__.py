@@ -12,5 +12,5 @@ from keras_mlp.checkpoints import load_checkpoint
 from keras_mlp.resize import resize
 
 __version__ = "0.1.0"
-__all__ = ["FeedForwardViT", "GMLP", "MLPMixer", "MLPTrunk", "Preprocessing", "ResMLP", "VARIANTS", "Variant", "center_crop",
-           "create_model", "get_variant", "layers", "list_models", "load_checkpoint", "resize"]
+__all__ = ["FeedForwardViT", "GMLP", "MLPMixer", "MLPTrunk", "Preprocessing", "ResMLP", "VARIANTS", "Variant",
+           "center_crop", "create_model", "get_variant", "layers", "list_models", "load_checkpoint", "resize"]
