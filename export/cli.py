@@ -96,7 +96,10 @@ def load_data(args, model):
     size = tuple(int(s) for s in model.inputs[0].shape[1:3])
     try:
         info = tdata.dataset_info(args.data, data_dir=args.data_dir)
-        load = dict(image_size=size, mean=mean, std=std, batch_size=256, data_dir=args.data_dir, shuffle=False)
+        # The trainer's evaluation preprocessing, shuffled with a fixed seed: calibration, QAT and --num-eval
+        # take their samples from the front, which must cover every class.
+        load = dict(image_size=size, mean=mean, std=std, batch_size=256, data_dir=args.data_dir, shuffle=True,
+                    **tdata.variant_preprocessing(model.name))
         return (tdata.load_dataset(args.data, "train", **load), tdata.load_dataset(args.data, "test", **load),
                 list(info.class_names), mean, std)
     except (ValueError, OSError) as err:

@@ -1,16 +1,30 @@
-"""The docstring examples of the package run (doctest)."""
+"""The docstring examples of keras_mlp, training and export run (doctest)."""
 import doctest
 import importlib
+import inspect
 import pkgutil
 
 import pytest
 
+import export
 import keras_mlp
+import training
 
-MODULES = [m.name for m in pkgutil.walk_packages(keras_mlp.__path__, "keras_mlp.") if not m.name.endswith("__main__")]
+PACKAGES = (keras_mlp, training, export)
+MODULES = [name for package in PACKAGES for name in
+           [package.__name__, *(m.name for m in pkgutil.walk_packages(package.__path__, f"{package.__name__}."))]
+           if not name.endswith("__main__")]
 
 
-@pytest.mark.parametrize("name", ["keras_mlp", *MODULES])
+def test_modules_with_examples_are_found():
+    assert {"keras_mlp.registry", "keras_mlp.io", "training.data"} <= {
+        name for name in MODULES if ">>>" in inspect.getsource(importlib.import_module(name))}
+
+
+@pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
-    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
+    # A module whose source shows an example must have run it (not e.g. lost it to a non-docstring comment).
+    assert result.attempted > 0 or ">>>" not in inspect.getsource(module)

@@ -9,7 +9,8 @@ import pytest
 
 from training import cli
 from training.augment import Augmenter
-from training.data import build_pipeline, dataset_info, load_dataset
+from training.config import UsageError
+from training.data import build_pipeline, dataset_info, load_dataset, variant_preprocessing
 
 TINY = ["--set", "model.image_size=8", "--set", "model.patch_size=2", "--set", "model.num_blocks=1",
         "--set", "model.hidden_dim=16", "--set", "model.tokens_mlp_dim=8", "--set", "model.channels_mlp_dim=32",
@@ -74,6 +75,14 @@ def test_short_run_writes_work_dir(tmp_path, capsys):
     (["--recipe", "digits_mixr"], "Unknown recipe 'digits_mixr'. Did you mean 'digits_mixer'"),
     (["--set", "model.image_size=9"], "Image size 9x9 is not divisible by `patch_size`=2"),
     (["--set", "nonsense=1"], r"Unknown config key\(s\) \['nonsense'\]"),
+    (["--set", "lr=abc"], r"`lr` must be float, got 'abc'. Pass e.g. --set lr=0.001"),
+    (["--set", 'label_smoothing="x"'], r"`label_smoothing` must be float, got 'x'"),
+    (["--set", "epochs=true"], r"`epochs` must be int, got True"),
+    (["--set", "rand_augment=5"], r"`rand_augment` must be list or null, got 5. Pass e.g. --set rand_augment=\[2,9\]"),
+    (["--set", "rand_augment=[2,9]"], r"`rand_augment` applies to natural-image augmentation only.*'digits'"),
+    (["--set", "label_smoothing=1.5"], r"`label_smoothing` must be in \[0, 1\), got 1.5"),
+    (["--set", "optimizer=sgd"], r"`optimizer` must be one of \"adamw\", \"lamb\", got 'sgd'"),
+    (["--model", "gmlp_ti16_224"], r"Unknown argument\(s\) \['channels_mlp_dim', 'tokens_mlp_dim'\] for gmlp"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, args, message):
     work = tmp_path / "run"
@@ -83,10 +92,61 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, args, message):
     assert not work.exists()
 
 
+def _resolve(*argv):
+    return cli.resolve(cli.parser().parse_args(list(argv)))
+
+
+def test_recipe_model_overrides_apply_to_the_recipe_model_only():
+    recipe = _resolve()
+    assert recipe.model_overrides["tokens_mlp_dim"] == 32 and cli.default_work_dir("digits_mixer", recipe) == \
+        os.path.join("runs", "digits_mixer")
+    assert _resolve("--model", "mixer_s16_224", "--set", "model.num_blocks=2").model_overrides == {
+        **recipe.model_overrides, "num_blocks": 2}
+    gmlp = _resolve("--model", "gmlp_ti16_224", "--dataset", "cifar10", "--image-size", "32", "--set",
+                    "model.patch_size=4")
+    assert gmlp.model_overrides == {"image_size": 32, "patch_size": 4} and gmlp.augment == "auto"
+    assert gmlp.augmentation == "natural" and cli.default_work_dir("digits_mixer", gmlp) == \
+        os.path.join("runs", "gmlp_ti16_224")
+    assert _resolve("--model", "mixer_b16_224").model_overrides == {}  # not a 48-wide 4-block Mixer
+    assert _resolve("--recipe", "digits_gmlp", "--model", "gmlp_ti16_224").model_overrides["mlp_ratio"] == 2.0
+    assert _resolve("--dataset", "cifar10", "--set", "augment=digits").augment == "digits"
+
+
+def test_model_is_checked_before_a_download(tmp_path, capsys, monkeypatch):
+    def no_download(*args):
+        raise AssertionError("the dataset was fetched before the model config was checked")
+
+    monkeypatch.setattr("training.data._tfds_builder", no_download)
+    work = tmp_path / "run"
+    assert cli.main(["--work-dir", str(work), "--model", "gmlp_ti16_224", "--dataset", "cifar10", "--download",
+                     "--image-size", "32", "--set", "model.patch_size=5"]) == 2
+    assert "32x32 is not divisible by `patch_size`=5" in capsys.readouterr().err and not work.exists()
+
+
+def test_default_work_dir_names_the_model_when_it_replaces_the_recipes(tmp_path, monkeypatch):
+    seen = []
+
+    def run(config, work_dir, **kwargs):
+        seen.append(work_dir)
+        raise UsageError("stop")
+
+    monkeypatch.setattr("training.main_job.run", run)
+    for argv in ([], ["--model", "gmlp_ti16_224"], ["--recipe", "digits_gmlp"]):
+        assert cli.main(argv) == 2
+    assert seen == [os.path.join("runs", name) for name in ("digits_mixer", "gmlp_ti16_224", "digits_gmlp")]
+
+
+def test_optimizer_names_agree():
+    from training import config, optim
+
+    assert set(config.OPTIMIZERS) == set(optim.OPTIMIZERS)
+
+
 def test_dataset_absent_offline_fails_fast(tmp_path, capsys):
     work = tmp_path / "run"
     assert cli.main(["--work-dir", str(work), *TINY, "--dataset", "cifar10", "--data-dir", str(tmp_path)]) == 2
-    assert "'cifar10' is not prepared under" in capsys.readouterr().err and "--download" not in str(work)
+    err = capsys.readouterr().err
+    assert "'cifar10' is not prepared under" in err and "Pass --download" in err
     assert not work.exists()
 
 
@@ -113,10 +173,25 @@ def test_every_recipe_resolves_and_documents_its_command():
         assert "keras-mlp-train" in doc and ("%" in doc or "README" in doc), name
 
 
-def test_main_job_trains_then_exports_with_parity(tmp_path, capsys):
+def test_main_job_trains_then_exports_with_parity(tmp_path, capsys, monkeypatch):
+    import export
+
+    seen = {}
+
+    def spy(model, out_dir, modes, **kwargs):
+        seen.update(kwargs)
+        return real(model, out_dir, modes, **kwargs)
+
+    real = export.export_model
+    monkeypatch.setattr(export, "export_model", spy)
     work = tmp_path / "run"
     args = [a for a in TINY if a not in ("--export", "none")]
     assert cli.main(["--work-dir", str(work), *args, "--export", "float32,float16"]) == 0
+    # Calibration and QAT samples come from the front of a train split shuffled with a fixed seed.
+    load = dict(image_size=(8, 8), mean=(0.5,) * 3, std=(0.5,) * 3, batch_size=256)
+    front = next(iter(seen["train_data"]))[1].numpy()
+    np.testing.assert_array_equal(front, next(iter(load_dataset("digits", "train", **load)))[1].numpy())
+    assert not np.array_equal(front, next(iter(load_dataset("digits", "train", shuffle=False, **load)))[1].numpy())
     out = capsys.readouterr().out
     results = json.loads((work / "results.json").read_text())
     assert set(results["export"]["files"]) == {"float32", "float16"} and results["export"]["passed"]
@@ -151,3 +226,34 @@ def test_image_folder_with_natural_augmentation_lamb_ema_bfloat16(tmp_path):
     assert code == 0
     results = json.loads((work / "results.json").read_text())
     assert results["test_examples"] == 4 and results["test_top1"] >= 0.5  # the two classes differ in brightness
+
+
+def test_image_folder_split_missing_a_class_folder(tmp_path, capsys):
+    root = tmp_path / "pets"
+    _image_folder(root / "train", ("a", "b"))
+    _image_folder(root / "test", ("a",))
+    with pytest.raises(ValueError, match=r"test' must hold the class folders of .*train' \(a, b\); missing: b"):
+        dataset_info(str(root))
+    work = tmp_path / "run"
+    assert cli.main(["--work-dir", str(work), *TINY, "--dataset", str(root), "--batch-size", "8"]) == 2
+    assert f"add {root / 'test' / 'b'}/" in capsys.readouterr().err and not work.exists()
+
+
+def test_load_dataset_shuffles_with_a_fixed_seed_and_the_variants_preprocessing(tmp_path):
+    root = tmp_path / "pets"
+    _image_folder(root / "train", per_class=40)  # class-sorted on disk: 40 cats, then 40 dogs
+    _image_folder(root / "test")
+    pre = variant_preprocessing("resmlp_12_224")
+    load = dict(image_size=(8, 8), mean=(0.5,) * 3, std=(0.5,) * 3, batch_size=16, **pre)
+    first = [next(iter(load_dataset(str(root), "train", **load)))[1].numpy() for _ in range(2)]
+    np.testing.assert_array_equal(*first)  # the same order on every call
+    assert set(first[0]) == {0, 1}  # the front covers both classes
+    ordered = next(iter(load_dataset(str(root), "train", shuffle=False, **load)))[1].numpy()
+    assert set(ordered) == {0}
+    # The evaluation preprocessing of the trainer (bicubic for ResMLP), not the bilinear default.
+    images = next(iter(load_dataset(str(root), "test", **load)))[0].numpy()
+    trainer_view = build_pipeline(str(root), "test", image_size=(8, 8), mean=(0.5,) * 3, std=(0.5,) * 3,
+                                  batch_size=16, crop_pct=pre["crop_pct"], interpolation=pre["interpolation"])
+    np.testing.assert_array_equal(images, next(iter(trainer_view))[0].numpy())
+    default = next(iter(load_dataset(str(root), "test", **{**load, "interpolation": "bilinear"})))[0].numpy()
+    assert not np.array_equal(images, default)

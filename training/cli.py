@@ -5,9 +5,9 @@
     keras-mlp-train --recipe imagenet_resmlp --data-dir /data/tfds --strategy mirrored
     keras-mlp-train --model gmlp_ti16_224 --dataset cifar10 --download --image-size 32 --set model.patch_size=4
 
-Bad input (unknown model, dataset or recipe, data absent offline, batch not divisible by the replicas, image
-size not a multiple of the patch, a work directory holding another config, a corrupt checkpoint, a NaN loss)
-prints one message and exits with status 2.
+Bad input (unknown model, dataset or recipe, a config value of the wrong type or one that does not apply, data
+absent offline, batch not divisible by the replicas, image size not a multiple of the patch, a work directory
+holding another config, a corrupt checkpoint, a NaN loss) prints one message and exits with status 2.
 """
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ import json
 import os
 import sys
 
-from training.config import TrainConfig, UsageError, apply_overrides
+from training.config import MIXED_PRECISION, OPTIMIZERS, TrainConfig, UsageError, apply_overrides
 from training.recipes import describe, get_recipe, list_recipes
 
 DEFAULT_RECIPE = "digits_mixer"
-# CLI flag -> config field (None: the flag's own name with - replaced by _).
+# Flags that set the config field of the same name (dashes as underscores).
 FLAGS = ("model", "dataset", "data_dir", "epochs", "batch_size", "lr", "strategy", "seed", "mixed_precision",
          "optimizer", "export", "checkpoint_every")
 
@@ -30,20 +30,23 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--recipe", default=DEFAULT_RECIPE, help=f"named recipe (default {DEFAULT_RECIPE}); "
                    "--list-recipes shows them")
-    p.add_argument("--work-dir", help="run directory (default runs/<recipe>)")
+    p.add_argument("--work-dir", help="run directory (default runs/<recipe>, or runs/<model> when --model "
+                   "replaces the recipe's model)")
     p.add_argument("--resume", action="store_true", help="continue a work dir even if its config differs")
     p.add_argument("--overwrite", action="store_true", help="start the work dir again from scratch")
-    p.add_argument("--model", help="registry name (keras_mlp.list_models())")
-    p.add_argument("--dataset", help="'digits', an image folder (root/<class>/*.jpg), or a tfds name")
+    p.add_argument("--model", help="registry name (keras_mlp.list_models()); the recipe's model overrides "
+                   "apply only to the recipe's model")
+    p.add_argument("--dataset", help="'digits', an image folder (root/<class>/*.jpg), or a tfds name; the "
+                   "recipe's augment applies only to the recipe's dataset (else auto)")
     p.add_argument("--data-dir", help="tensorflow_datasets directory")
     p.add_argument("--download", action="store_true", default=None, help="let tfds download and prepare data")
     p.add_argument("--image-size", type=int, help="input size (sets model.image_size)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int, help="global batch size (split over replicas)")
     p.add_argument("--lr", type=float, help="learning rate (scaled by batch / lr_batch_size when that is set)")
-    p.add_argument("--optimizer", choices=("adamw", "lamb"))
+    p.add_argument("--optimizer", choices=OPTIMIZERS)
     p.add_argument("--strategy", choices=("auto", "one", "mirrored", "multiworker", "tpu"))
-    p.add_argument("--mixed-precision", choices=("mixed_bfloat16", "mixed_float16"))
+    p.add_argument("--mixed-precision", choices=MIXED_PRECISION[1:])
     p.add_argument("--seed", type=int)
     p.add_argument("--deterministic", action="store_true", default=None,
                    help="op determinism: a resumed run ends bit-identical to an uninterrupted one")
@@ -57,8 +60,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def resolve(args: argparse.Namespace) -> TrainConfig:
-    """The config of `args`: recipe, then flags, then --set (later wins)."""
-    values = get_recipe(args.recipe)
+    """The config of `args`: recipe, then flags, then --set (later wins).
+
+    The recipe's `model_overrides` are its model's arguments: they apply only when that model is trained
+    (explicit --image-size and --set model.* always apply). Its `augment` is chosen for its dataset: another
+    dataset gets "auto" unless --set augment is given.
+    """
+    recipe = get_recipe(args.recipe)
+    values = {**recipe, "model_overrides": {}}
     for name in FLAGS:
         if getattr(args, name) is not None:
             values[name] = getattr(args, name)
@@ -66,8 +75,19 @@ def resolve(args: argparse.Namespace) -> TrainConfig:
         if getattr(args, name):
             values[name] = True
     if args.image_size is not None:
-        values["model_overrides"] = {**values.get("model_overrides", {}), "image_size": args.image_size}
-    return TrainConfig.from_dict(apply_overrides(values, args.set))
+        values["model_overrides"]["image_size"] = args.image_size
+    values = apply_overrides(values, args.set)
+    if values.get("model") == recipe.get("model"):
+        values["model_overrides"] = {**recipe["model_overrides"], **values["model_overrides"]}
+    explicit = {item.split("=", 1)[0] for item in args.set}
+    if values.get("dataset") != recipe.get("dataset") and "augment" not in explicit:
+        values["augment"] = "auto"
+    return TrainConfig.from_dict(values)
+
+
+def default_work_dir(recipe: str, config: TrainConfig) -> str:
+    """runs/<recipe>, or runs/<model> when the run trains another model than the recipe's."""
+    return os.path.join("runs", recipe if config.model == get_recipe(recipe)["model"] else config.model)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         from training.main_job import run, summary
 
-        work_dir = args.work_dir or os.path.join("runs", args.recipe)
+        work_dir = args.work_dir or default_work_dir(args.recipe, config)
         results = run(config, work_dir, resume=args.resume, overwrite=args.overwrite)
     except UsageError as err:
         print(f"keras-mlp-train: error: {err}", file=sys.stderr)

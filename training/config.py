@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 from typing import Any
 
 
 class UsageError(ValueError):
     """Bad input the user can fix; the CLI prints the message and exits with status 2."""
 
+
+AUGMENTS = ("auto", "digits", "natural", "none")
+OPTIMIZERS = ("adamw", "lamb")
+MIXED_PRECISION = (None, "mixed_bfloat16", "mixed_float16")
+EXAMPLES = {"rand_augment": "[2,9]", "model_overrides": '{"num_blocks":4}', "data_dir": "/data/tfds"}
+POSITIVE_INTS = ("epochs", "batch_size", "checkpoint_every", "keep_checkpoints", "eval_batch_size", "eval_every")
 
 # Fields that do not change what is trained: a work directory may be resumed with other values.
 RUNTIME_FIELDS = ("strategy", "data_dir", "download", "export", "checkpoint_every", "keep_checkpoints",
@@ -31,7 +38,7 @@ class TrainConfig:
     dataset: str = "digits"
     data_dir: str | None = None
     download: bool = False
-    augment: str = "auto"  # auto | digits | natural | none
+    augment: str = "auto"  # auto (digits for 'digits', else natural) | digits | natural | none
     jitter: float = 0.1
     rand_augment: list | None = None  # [num_ops, magnitude], e.g. [2, 9] (DeiT: rand-m9-mstd0.5)
     mixup: float = 0.0
@@ -63,6 +70,62 @@ class TrainConfig:
     eval_every: int = 1  # epochs between held-out evaluations (the last epoch is always evaluated)
     export: str = "all"  # export modes after training ("none" to skip)
     verbose: int = 1
+
+    def __post_init__(self):
+        self._check_types()
+        self._check_values()
+
+    def _check_types(self) -> None:
+        """Each field holds a value of its annotated type (an int is accepted for a float)."""
+        for name, hint in typing.get_type_hints(type(self)).items():
+            value = getattr(self, name)
+            allowed = typing.get_args(hint) or (hint,)
+            allowed = tuple(type(None) if a is None else a for a in allowed)
+            if float in allowed:
+                allowed += (int,)
+            if isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed):
+                continue
+            kinds = " or ".join("null" if a is type(None) else a.__name__ for a in typing.get_args(hint) or (hint,))
+            default = EXAMPLES.get(name, getattr(TrainConfig, name, None))
+            example = default if isinstance(default, str) else json.dumps(default)
+            raise UsageError(f"Config field `{name}` must be {kinds}, got {value!r}. Pass e.g. --set {name}={example}.")
+
+    def _check_values(self) -> None:
+        """Values the trainer cannot use, and options that do not apply to this run."""
+        def bad(name, rule, example):
+            raise UsageError(f"`{name}` must be {rule}, got {getattr(self, name)!r}. Pass e.g. --set {name}={example}.")
+
+        for name in POSITIVE_INTS:
+            if getattr(self, name) <= 0:
+                bad(name, "a positive integer", getattr(TrainConfig, name))
+        for name, allowed in {"augment": AUGMENTS, "optimizer": OPTIMIZERS, "mixed_precision": MIXED_PRECISION}.items():
+            if getattr(self, name) not in allowed:
+                bad(name, "one of " + ", ".join(map(json.dumps, allowed)), allowed[-1])
+        for name in ("label_smoothing", "drop_path_rate", "beta_1", "beta_2", "ema_momentum"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                bad(name, "in [0, 1)", getattr(TrainConfig, name))
+        for name in ("lr", "clip_norm"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                bad(name, "positive" + (" (or null: no clipping)" if name == "clip_norm" else ""),
+                    getattr(TrainConfig, name))
+        for name in ("mixup", "cutmix", "jitter", "weight_decay", "min_lr", "warmup_epochs", "lr_batch_size"):
+            if getattr(self, name) < 0:
+                bad(name, "non-negative", 0)
+        if self.rand_augment is not None:
+            if len(self.rand_augment) != 2 or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in self.rand_augment):
+                bad("rand_augment", "[num_ops, magnitude] or null", "[2,9]")
+            if self.augmentation != "natural":
+                raise UsageError(f"`rand_augment` applies to natural-image augmentation only, but this run uses "
+                                 f"{self.augmentation!r} augmentation. Drop --set rand_augment, or pass "
+                                 "--set augment=natural.")
+
+    @property
+    def augmentation(self) -> str:
+        """The augmentation kind: `augment`, with "auto" resolved by the dataset."""
+        if self.augment != "auto":
+            return self.augment
+        return "digits" if self.dataset == "digits" else "natural"
 
     @property
     def peak_lr(self) -> float:

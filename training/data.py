@@ -66,6 +66,15 @@ def _folder_files(root: str, split: str) -> tuple[list[str], list[int], tuple[st
                          "root/{train,test}/<class>/*.jpg.")
 
     def listing(folder):
+        present = {d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d))}
+        if present != set(classes):
+            missing, extra = sorted(set(classes) - present), sorted(present - set(classes))
+            fix = f"add {os.path.join(folder, missing[0])}/" if missing else f"remove {os.path.join(folder, extra[0])}/"
+            raise ValueError(f"Image folder {folder!r} must hold the class folders of {base!r} ({', '.join(classes)})"
+                             + (f"; missing: {', '.join(missing)}" if missing else "")
+                             + (f"; not in {base!r}: {', '.join(extra)}" if extra else "")
+                             + f". Give every split the same class folders (e.g. {fix}), or use the root/<class>/ "
+                             "layout (stratified 80/20 split).")
         files, labels = [], []
         for label, cls in enumerate(classes):
             names = sorted(f for f in os.listdir(os.path.join(folder, cls)) if f.lower().endswith(IMAGE_EXTENSIONS))
@@ -140,26 +149,27 @@ def dataset_info(name: str, *, data_dir: str | None = None, download: bool = Fal
 
 
 def _source(name: str, split: str, image_size: tuple[int, int], data_dir, download):
-    """(dataset of (image float32 [0, 255] HWC, label int32), kind, cache-friendly) before augmentation.
+    """(dataset, decode, kind, cacheable): `decode` (or None) maps its elements, after shuffling and sharding, to
+    (image float32 [0, 255] HWC, label int32) before augmentation.
 
-    Digits are resized here (cheap, cacheable); natural images stay at their size for the crop.
+    Digits are resized here (cheap, cacheable); natural images stay at their size for the crop. Image folders
+    yield (file name, label) until `decode`, so their shuffle buffer holds names, not images.
     """
     if split not in ("train", "test"):
         raise ValueError(f"Unknown split {split!r}; use 'train' or 'test'.")
     if name == "digits":
         images, labels = _digits_arrays(split)
         ds = tf.data.Dataset.from_tensor_slices((images, labels))
-        return ds.map(lambda x, y: (tf.image.resize(x, image_size, method="bilinear"), y)), "digits", True
+        return ds.map(lambda x, y: (tf.image.resize(x, image_size, method="bilinear"), y)), None, "digits", True
     if os.path.isdir(name):
         files, labels, _ = _folder_files(name, split)
         ds = tf.data.Dataset.from_tensor_slices((files, np.asarray(labels, "int32")))
-        return ds.map(lambda f, y: (tf.cast(_decode(f), tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE), \
-            "natural", False
+        return ds, lambda f, y: (tf.cast(_decode(f), tf.float32), y), "natural", False
     builder = _tfds_builder(name, data_dir, download)
     ds = builder.as_dataset(split=_tfds_split(builder, split), as_supervised=True, shuffle_files=False)
     shape = builder.info.features["image"].shape
     small = None not in shape and np.prod(shape) * builder.info.splits["train"].num_examples <= 2e8
-    return ds.map(lambda x, y: (tf.cast(x, tf.float32), tf.cast(y, tf.int32))), "natural", small
+    return ds.map(lambda x, y: (tf.cast(x, tf.float32), tf.cast(y, tf.int32))), None, "natural", small
 
 
 def _center_crop(image, size, crop_pct: float, method: str):
@@ -184,10 +194,11 @@ def build_pipeline(name: str, split: str, *, image_size, mean, std, batch_size: 
     between input pipelines (multi-worker); `batch_size` is then this pipeline's batch.
     """
     size = tuple(int(s) for s in image_size)
-    source, kind, cacheable = _source(name, split, size, data_dir, download)
+    source, decode, kind, cacheable = _source(name, split, size, data_dir, download)
     if cacheable:
         source = source.cache()
     count = int(source.cardinality()) if int(source.cardinality()) > 0 else 10_000
+    buffer = count if decode is not None else min(count, 50_000)  # file names: shuffle them all
     mean = tf.constant(mean, tf.float32)
     std = tf.constant(std, tf.float32)
     method = "bicubic" if interpolation == "bicubic" else "bilinear"
@@ -196,9 +207,11 @@ def build_pipeline(name: str, split: str, *, image_size, mean, std, batch_size: 
         ds = source
         if shuffle:
             shuffle_seed = (seed * 1_000_003 + epoch * 7_919 + 12_345) % 2**31
-            ds = ds.shuffle(min(count, 50_000), seed=shuffle_seed, reshuffle_each_iteration=False)
+            ds = ds.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=False)
         if num_shards > 1:
             ds = ds.shard(num_shards, shard_index)
+        if decode is not None:
+            ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
         def prepare(index, example):
             image, label = example
@@ -239,21 +252,32 @@ def build_pipeline(name: str, split: str, *, image_size, mean, std, batch_size: 
 
 
 def load_dataset(name: str, split: str, *, image_size: tuple[int, int], mean, std, batch_size: int,
-                 augment: bool = False, seed: int = 0, data_dir: str | None = None, download: bool = False,
-                 shuffle: bool | None = None, drop_remainder: bool = False) -> tf.data.Dataset:
-    """Batches of (images float32 NHWC normalised as (x / 255 - mean) / std, labels int32) of `split`.
-
-    `augment` applies the dataset's light training augmentation (digits jitter, or random-resized crop +
-    flip); `shuffle` defaults to `split == "train"`.
+                 crop_pct: float = 0.875, interpolation: str = "bilinear", data_dir: str | None = None,
+                 shuffle: bool | None = None) -> tf.data.Dataset:
+    """Batches of (images float32 NHWC normalised as (x / 255 - mean) / std, labels int32) of `split`, without
+    augmentation: natural images centre-cropped at `crop_pct` with `interpolation` (pass the variant's, as the
+    trainer's evaluation does). `shuffle` (default: `split == "train"`) uses a fixed seed, so the order is the
+    same on every call; samples taken from the front then cover every class.
 
     >>> ds = load_dataset("digits", "test", image_size=(16, 16), mean=(0.5,) * 3, std=(0.5,) * 3, batch_size=360)
     >>> images, labels = next(iter(ds))
     >>> images.shape, labels.dtype.name, float(images.numpy().min())
     (TensorShape([360, 16, 16, 3]), 'int32', -1.0)
     """
-    augmenter = None
-    if augment:
-        augmenter = Augmenter("digits" if name == "digits" else "natural")
     return build_pipeline(name, split, image_size=image_size, mean=mean, std=std, batch_size=batch_size,
-                          augmenter=augmenter, seed=seed, shuffle=split == "train" if shuffle is None else shuffle,
-                          drop_remainder=drop_remainder, data_dir=data_dir, download=download)
+                          shuffle=split == "train" if shuffle is None else shuffle, crop_pct=crop_pct,
+                          interpolation=interpolation, data_dir=data_dir)
+
+
+def variant_preprocessing(model_name: str) -> dict:
+    """`crop_pct` and `interpolation` of registry variant `model_name` for `load_dataset`; {} for other models.
+
+    >>> variant_preprocessing("resmlp_12_224"), variant_preprocessing("my_model")
+    ({'crop_pct': 0.875, 'interpolation': 'bicubic'}, {})
+    """
+    import keras_mlp
+
+    if model_name not in keras_mlp.VARIANTS:
+        return {}
+    pre = keras_mlp.get_variant(model_name).preprocessing
+    return {"crop_pct": pre.crop_pct, "interpolation": pre.interpolation}

@@ -64,10 +64,12 @@ def export(trainer: Trainer, out_dir: str) -> dict:
 
     config, pre = trainer.config, trainer.variant.preprocessing
     model = keras.saving.load_model(os.path.join(trainer.work_dir, workdir.MODEL))
+    # The trainer's evaluation preprocessing; the train split shuffled (fixed seed) so that calibration and QAT
+    # samples, taken from its front, cover every class.
     load = dict(image_size=model.image_size, mean=pre.mean, std=pre.std, batch_size=256, data_dir=config.data_dir,
-                shuffle=False)
-    train = data.load_dataset(config.dataset, "train", **load)
-    test = data.load_dataset(config.dataset, "test", **load)
+                crop_pct=pre.crop_pct, interpolation=pre.interpolation)
+    train = data.load_dataset(config.dataset, "train", shuffle=True, **load)
+    test = data.load_dataset(config.dataset, "test", shuffle=False, **load)
     try:
         summary = export_model(model, out_dir, config.export, train_data=train, eval_data=test,
                                class_names=trainer.info.class_names, mean=pre.mean, std=pre.std,

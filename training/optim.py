@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import keras
 
-from training.config import TrainConfig, UsageError
+from training.config import TrainConfig
 
 # Keras variable names (not paths) that get no weight decay: LayerNorm gamma/beta, Affine alpha/beta,
 # LayerScale gamma, biases, class token, position embedding.
@@ -30,9 +30,7 @@ def schedule(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.sche
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """The recipe's optimizer (build it under the strategy scope)."""
-    if config.optimizer not in OPTIMIZERS:
-        raise UsageError(f"Unknown optimizer {config.optimizer!r}; choose from {', '.join(OPTIMIZERS)}.")
+    """The recipe's optimizer (build it under the strategy scope); `TrainConfig` has checked its name."""
     optimizer = OPTIMIZERS[config.optimizer](
         learning_rate=schedule(config, steps_per_epoch), weight_decay=config.weight_decay or None,
         beta_1=config.beta_1, beta_2=config.beta_2, use_ema=config.use_ema, ema_momentum=config.ema_momentum)

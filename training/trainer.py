@@ -29,9 +29,6 @@ from training.config import TrainConfig, UsageError
 from training.distribute import is_chief, make_strategy, task
 from training.optim import make_optimizer
 
-MIXED_PRECISION = (None, "mixed_bfloat16", "mixed_float16")
-
-
 _SCALARS = tf.compat.v1.SummaryMetadata(plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name="scalars"))
 
 
@@ -46,19 +43,17 @@ class NaNLossError(UsageError):
 
 
 def _check(config: TrainConfig) -> tuple[keras_mlp.Variant, data_lib.DatasetInfo]:
-    """Validate names and numbers before anything is built or written."""
+    """Validate model and dataset before anything is built for training, downloaded or written.
+
+    The model is built once with a placeholder class count (the dataset's is not known yet), so a bad model
+    argument fails before a `--download`.
+    """
     try:
         variant = keras_mlp.get_variant(config.model)
     except ValueError as err:
         raise UsageError(str(err)) from err
-    if config.mixed_precision not in MIXED_PRECISION:
-        raise UsageError(f"Unknown mixed_precision {config.mixed_precision!r}; use one of {MIXED_PRECISION}.")
-    for name in ("epochs", "batch_size", "checkpoint_every", "eval_batch_size", "eval_every"):
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise UsageError(f"`{name}` must be a positive integer, got {value!r}.")
-    if config.augment not in ("auto", "digits", "natural", "none"):
-        raise UsageError(f"Unknown augment {config.augment!r}; use auto, digits, natural or none.")
+    with tf.device("CPU:0"):
+        build_model(config, num_classes=2)
     try:
         info = data_lib.dataset_info(config.dataset, data_dir=config.data_dir, download=config.download)
     except ValueError as err:
@@ -69,10 +64,9 @@ def _check(config: TrainConfig) -> tuple[keras_mlp.Variant, data_lib.DatasetInfo
     return variant, info
 
 
-def build_model(config: TrainConfig, info: data_lib.DatasetInfo) -> keras.Model:
-    """The registry model with the dataset's classes, the recipe's stochastic depth and the overrides."""
-    overrides = {"num_classes": info.num_classes, "drop_path_rate": config.drop_path_rate,
-                 **config.model_overrides}
+def build_model(config: TrainConfig, num_classes: int) -> keras.Model:
+    """The registry model with `num_classes`, the recipe's stochastic depth and the overrides."""
+    overrides = {"num_classes": num_classes, "drop_path_rate": config.drop_path_rate, **config.model_overrides}
     try:
         return keras_mlp.create_model(config.model, **overrides)
     except (TypeError, ValueError) as err:
@@ -80,8 +74,7 @@ def build_model(config: TrainConfig, info: data_lib.DatasetInfo) -> keras.Model:
 
 
 def _augmenter(config: TrainConfig) -> Augmenter:
-    kind = config.augment if config.augment != "auto" else ("digits" if config.dataset == "digits" else "natural")
-    return Augmenter(kind, rand_augment=config.rand_augment, mixup_alpha=config.mixup,
+    return Augmenter(config.augmentation, rand_augment=config.rand_augment, mixup_alpha=config.mixup,
                      cutmix_alpha=config.cutmix, jitter=config.jitter)
 
 
@@ -136,7 +129,7 @@ class Trainer:
         self.steps_per_epoch = self.info.num_train // config.batch_size
         self.total_steps = config.epochs * self.steps_per_epoch
         with self.strategy.scope():
-            self.model = build_model(config, self.info)
+            self.model = build_model(config, self.info.num_classes)
             self.optimizer = make_optimizer(config, self.steps_per_epoch)
             self.optimizer.build(self.model.trainable_variables)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -318,7 +311,3 @@ class Trainer:
             shutil.rmtree(self.scratch, ignore_errors=True)
         return results
 
-
-def train(config: TrainConfig, work_dir: str, *, resume: bool = False, overwrite: bool = False) -> dict:
-    """Train `config` in `work_dir` (see `Trainer`); returns the results written to results.json."""
-    return Trainer(config, work_dir, resume=resume, overwrite=overwrite).run()
