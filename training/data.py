@@ -18,6 +18,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+import keras_mlp
 from training.augment import Augmenter, element_seed, random_resized_crop
 
 DIGITS_SPLIT_SEED = 0
@@ -172,15 +173,6 @@ def _source(name: str, split: str, image_size: tuple[int, int], data_dir, downlo
     return ds.map(lambda x, y: (tf.cast(x, tf.float32), tf.cast(y, tf.int32))), None, "natural", small
 
 
-def _center_crop(image, size, crop_pct: float, method: str):
-    """Resize the shorter side to size / crop_pct, then crop the centre (timm/DeiT evaluation)."""
-    shape = tf.cast(tf.shape(image)[:2], tf.float32)
-    target = tf.cast(tf.math.ceil(tf.cast(max(size), tf.float32) / crop_pct), tf.float32)
-    scale = target / tf.reduce_min(shape)
-    image = tf.image.resize(image, tf.cast(tf.round(shape * scale), tf.int32), method=method)
-    return tf.image.resize_with_crop_or_pad(image, size[0], size[1])
-
-
 def build_pipeline(name: str, split: str, *, image_size, mean, std, batch_size: int, augmenter: Augmenter | None = None,
                    seed: int = 0, epoch: int = 0, num_epochs: int = 1, skip_batches: int = 0, shuffle: bool = False,
                    drop_remainder: bool = False, one_hot: int = 0, num_shards: int = 1, shard_index: int = 0,
@@ -220,7 +212,7 @@ def build_pipeline(name: str, split: str, *, image_size, mean, std, batch_size: 
                 if augmenter is not None and augmenter.kind == "natural":
                     image = random_resized_crop(image, size, element_seed(seed, epoch, -index - 1), method=method)
                 else:
-                    image = _center_crop(image, size, crop_pct, method)
+                    image = keras_mlp.center_crop(image, size, crop_pct, method)
                 image = tf.ensure_shape(tf.clip_by_value(image, 0.0, 255.0), (*size, 3))
             if augmenter is not None:
                 image = augmenter.example(image, element_seed(seed, epoch, index))
