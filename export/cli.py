@@ -1,7 +1,7 @@
 """`keras-mlp-export`: a thin CLI over `export.export_model` (and `export.check_parity` with --gate).
 
     keras-mlp-export model.keras --modes all --data digits --out exported/
-    keras-mlp-export model.keras --gate exported/model_int8.tflite --data digits
+    keras-mlp-export model.keras --gate exported/model_int8.tflite --data digits   # mode from its sidecar
 
 Exit codes: 0 every file passed its gate; 1 a file was rejected (kept under OUT/rejected/); 2 bad input.
 """
@@ -36,7 +36,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="tfds data directory")
     p.add_argument("--out", default="exported", help="output directory")
     p.add_argument("--gate", metavar="TFLITE", default=None,
-                   help="only gate an existing .tflite against the model (mode from --modes, one mode)")
+                   help="only gate an existing .tflite against the model (its mode: --modes, else its sidecar .json "
+                        "or file name)")
     p.add_argument("--batch-size", default=1, type=batch_size, help="static signature batch, or 'dynamic'")
     p.add_argument("--num-calibration", type=int, default=256)
     p.add_argument("--num-eval", type=int, default=None, help="held-out images for the gate (default all)")
@@ -136,15 +137,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if summary["passed"] else EXIT_REJECTED
 
 
+def mode_of(path: str) -> str:
+    """The export mode of a .tflite written by export_model: its sidecar's "mode", else its file name's suffix."""
+    stem = path[: -len(".tflite")] if path.endswith(".tflite") else path
+    try:
+        with open(stem + ".json") as f:
+            mode = json.load(f).get("mode")
+    except (OSError, ValueError, AttributeError):
+        mode = None
+    stem = stem.removesuffix(".REJECTED")
+    mode = mode or next((m for m in sorted(MODES, key=len, reverse=True) if stem.endswith("_" + m)), None)
+    if mode not in MODES:
+        raise ExportError(f"Cannot tell the export mode of {path!r} (no sidecar .json, no _<mode> suffix): "
+                          "pass it with --modes, e.g. --modes int8.")
+    return mode
+
+
 def gate(args, thresholds: dict) -> int:
     """--gate: parity of an existing .tflite against the model on the test split."""
     from export.parity import check_parity
     from export.pipeline import as_arrays, resolve_modes
-    modes = resolve_modes(args.modes) if args.modes != "all" else ["float32"]
-    if len(modes) != 1:
-        raise ExportError("--gate checks one file: pass its mode with --modes, e.g. --modes int8.")
     if not os.path.isfile(args.gate):
         raise ExportError(f"TFLite file {args.gate!r} does not exist.")
+    modes = resolve_modes(args.modes) if args.modes != "all" else [mode_of(args.gate)]
+    if len(modes) != 1:
+        raise ExportError("--gate checks one file: pass its mode with --modes, e.g. --modes int8.")
     with open(args.gate, "rb") as f:
         flatbuffer = f.read()
     model = load_model(args.model)

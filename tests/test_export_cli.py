@@ -1,6 +1,8 @@
 """keras-mlp-export bad input: each a clear message, exit code 2 and nothing written to the output directory."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -35,7 +37,7 @@ def test_corrupt_model(tmp_path, capsys):
 
 
 def test_corrupt_tflite(tmp_path, capsys, saved):
-    bad = tmp_path / "bad.tflite"
+    bad = tmp_path / "bad_float32.tflite"
     bad.write_bytes(b"\x00" * 64)
     run_bad([saved, "--data", "digits", "--gate", bad], tmp_path / "out", capsys, "Not a valid TFLite model")
 
@@ -60,10 +62,20 @@ def test_class_count_mismatch(tmp_path, capsys):
 
 def test_cli_exports_and_gates(tmp_path, capsys, saved):
     out = tmp_path / "out"
-    code = main([str(saved), "--data", "digits", "--modes", "float32", "--out", str(out), "--quiet",
+    code = main([str(saved), "--data", "digits", "--modes", "float32,dynamic", "--out", str(out), "--quiet",
                  "--latency-runs", "2", "--threads", "1"])
     assert code == 0 and (out / "mixer_s16_224_float32.tflite").exists(), capsys.readouterr()
-    assert main([str(saved), "--data", "digits", "--gate", str(out / "mixer_s16_224_float32.tflite")]) == 0
+    capsys.readouterr()
+    dynamic = out / "mixer_s16_224_dynamic.tflite"
+    assert main([str(saved), "--data", "digits", "--gate", str(dynamic)]) == 0  # mode from the sidecar
+    assert json.loads(capsys.readouterr().out)["mode"] == "dynamic"
+    renamed = tmp_path / "copy_dynamic.tflite"  # no sidecar: the name's suffix
+    renamed.write_bytes(dynamic.read_bytes())
+    assert main([str(saved), "--data", "digits", "--gate", str(renamed)]) == 0
+    assert json.loads(capsys.readouterr().out)["mode"] == "dynamic"
+    anonymous = tmp_path / "model.tflite"
+    anonymous.write_bytes(dynamic.read_bytes())
+    run_bad([saved, "--data", "digits", "--gate", anonymous], tmp_path / "x", capsys, "pass it with --modes")
 
 
 # === library: bad data, generic models ===
