@@ -151,16 +151,14 @@ def build_with_weights(build: Callable[..., object], kwargs: dict, overrides: di
         target = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
         kwargs["image_size"] = (grid[0] * patch, grid[1] * patch)
     classes = layout.num_classes(state)
-    skip_head = False
+    fresh_head = None  # logged once the model has built (bad arguments fail first)
     if kwargs.get("include_top", True) and classes is None:
-        skip_head = True
-        log.warning("%s has no classifier head; the model gets a fresh %d-class head.", where,
-                    kwargs.get("num_classes", 1000))
+        fresh_head = (f"{where} has no classifier head; the model gets a fresh "
+                      f"{kwargs.get('num_classes', 1000)}-class head.")
     elif kwargs.get("include_top", True):
         if "num_classes" in overrides and overrides["num_classes"] != classes:
-            skip_head = True
-            log.warning("%s has a %d-class head; loading everything but the head, and a fresh %d-class head "
-                        "(num_classes=%d).", where, classes, overrides["num_classes"], overrides["num_classes"])
+            fresh_head = (f"{where} has a {classes}-class head; loading everything but the head, and a fresh "
+                          f"{overrides['num_classes']}-class head (num_classes={overrides['num_classes']}).")
         else:
             kwargs["num_classes"] = classes
     for key, value in layout.build_args:
@@ -169,7 +167,9 @@ def build_with_weights(build: Callable[..., object], kwargs: dict, overrides: di
         stored = layout.pos_grid(state)
         kwargs["pos_embed_grid"] = None if stored == grid else stored
     model = build(**kwargs)
-    load_checkpoint(model, state, skip_head=skip_head)
+    if fresh_head:
+        log.warning(fresh_head)
+    load_checkpoint(model, state, skip_head=fresh_head is not None)
     if target != tuple(model.image_size):
         model = resize(model, target)
     return model

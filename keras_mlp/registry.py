@@ -81,6 +81,10 @@ class Preprocessing:
         TensorShape([32, 32, 3])
         """
         from keras_mlp.backend import tf
+        channels = (images.shape if hasattr(images, "shape") else np.shape(images))[-1]
+        if channels != len(self.mean):
+            raise ValueError(f"Preprocessing normalises {len(self.mean)}-channel images, got {channels} channels. "
+                             "Convert the images to RGB, or normalise them yourself with your own mean/std.")
         images = center_crop(images, image_size, self.crop_pct, self.interpolation)
         return (images / 255.0 - tf.constant(self.mean)) / tf.constant(self.std)
 

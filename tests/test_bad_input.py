@@ -13,6 +13,17 @@ def test_image_size_not_divisible_by_patch():
         keras_mlp.create_model("gmlp_s16_224", **{**tiny_overrides("gmlp_s16_224"), "image_size": 30})
 
 
+@pytest.mark.parametrize("size", [32.0, "32", (32,), None])
+def test_image_size_of_the_wrong_type(size):
+    with pytest.raises(ValueError, match=r"`image_size` must be an int or \(height, width\).*image_size=224"):
+        keras_mlp.create_model("mixer_s16_224", image_size=size, num_classes=3)
+
+
+def test_preprocessing_refuses_other_channel_counts():
+    with pytest.raises(ValueError, match="3-channel images, got 1 channels"):
+        keras_mlp.get_variant("mixer_s16_224").preprocessing(np.zeros((2, 40, 40, 1), np.uint8), 32)
+
+
 def test_unknown_variant_suggests_closest():
     with pytest.raises(ValueError, match=r"Unknown model 'mixer_b16'.*Did you mean 'mixer_b16_224'"):
         keras_mlp.create_model("mixer_b16")

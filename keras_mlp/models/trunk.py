@@ -31,13 +31,14 @@ def _fraction(name: str, value) -> float:
 def resolve_input_shape(image_size, input_shape, patch_size: int) -> tuple[int, int, int]:
     """(H, W, C) from `input_shape`, else from `image_size` (int or (H, W)) with 3 channels; checked."""
     if input_shape is not None:
-        if len(input_shape) != 3:
+        if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__len__") or len(input_shape) != 3:
             raise ValueError(f"`input_shape` must be (height, width, channels), got {input_shape!r}.")
         shape = tuple(input_shape)
     else:
-        size = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else tuple(image_size)
-        if len(size) != 2:
-            raise ValueError(f"`image_size` must be an int or (height, width), got {image_size!r}.")
+        size = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else image_size
+        if isinstance(size, (str, bytes)) or not hasattr(size, "__len__") or len(size) != 2:
+            raise ValueError(f"`image_size` must be an int or (height, width), got {image_size!r}. "
+                             "Pass e.g. image_size=224 or image_size=(224, 160).")
         shape = (*size, 3)
     for axis, value in zip(("height", "width", "channels"), shape):
         _positive_int(f"input {axis}", value)
