@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -26,6 +27,24 @@ def batch_size(text: str) -> int | None:
     return int(text)
 
 
+def positive_int(text: str) -> int:
+    """A count argument: an integer > 0."""
+    if not text.strip().isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: use a positive integer")
+    return int(text)
+
+
+def positive_float(text: str) -> float:
+    """A rate argument: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: use a finite number > 0")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="keras-mlp-export", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -39,23 +58,27 @@ def parser() -> argparse.ArgumentParser:
                    help="only gate an existing .tflite against the model (its mode: --modes, else its sidecar .json "
                         "or file name)")
     p.add_argument("--batch-size", default=1, type=batch_size, help="static signature batch, or 'dynamic'")
-    p.add_argument("--num-calibration", type=int, default=256)
-    p.add_argument("--num-eval", type=int, default=None, help="held-out images for the gate (default all)")
-    p.add_argument("--mean", type=float, nargs=3, default=None, help="normalisation mean on 0..1 pixels")
-    p.add_argument("--std", type=float, nargs=3, default=None, help="normalisation std on 0..1 pixels")
+    p.add_argument("--num-calibration", type=positive_int, default=256)
+    p.add_argument("--num-eval", type=positive_int, default=None, help="held-out images for the gate (default all)")
+    p.add_argument("--mean", type=float, nargs="+", default=None,
+                   help="normalisation mean on 0..1 pixels, one value per input channel")
+    p.add_argument("--std", type=float, nargs="+", default=None,
+                   help="normalisation std (> 0) on 0..1 pixels, one value per input channel")
     p.add_argument("--threshold", action="append", default=[], metavar="MODE.KEY=VALUE",
-                   help="override a gate threshold, e.g. int8.agreement=0.97 (keys: max_abs, mean_abs, cosine, "
-                        "agreement, accuracy_drop)")
-    p.add_argument("--qat-epochs", type=int, default=3)
-    p.add_argument("--qat-lr", type=float, default=1e-4)
-    p.add_argument("--latency-runs", type=int, default=50)
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+                   help="override a gate threshold, e.g. int8.agreement=0.97 (keys: max_abs, mean_abs, "
+                        "accuracy_drop >= 0; cosine, agreement in [0, 1])")
+    p.add_argument("--qat-epochs", type=positive_int, default=3)
+    p.add_argument("--qat-lr", type=positive_float, default=1e-4)
+    p.add_argument("--latency-runs", type=positive_int, default=50)
+    p.add_argument("--threads", type=positive_int, nargs="+", default=[1, 2])
     p.add_argument("--no-metadata", action="store_true", help="do not embed TFLite metadata")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
 
 def parse_thresholds(items: list[str]) -> dict:
+    """--threshold MODE.KEY=VALUE items → checked {mode: {key: value}} (unknown modes/keys, ranges: ExportError)."""
+    from export.parity import check_thresholds
     thresholds: dict = {}
     for item in items:
         try:
@@ -64,9 +87,10 @@ def parse_thresholds(items: list[str]) -> dict:
             thresholds.setdefault(mode, {})[name] = float(value)
         except ValueError:
             raise ExportError(f"Bad --threshold {item!r}: use MODE.KEY=VALUE, e.g. int8.agreement=0.97.") from None
-        if mode not in MODES:
-            raise ExportError(f"--threshold {item!r}: unknown mode {mode!r}; choose from {', '.join(MODES)}.")
-    return thresholds
+    try:
+        return check_thresholds(thresholds)
+    except ExportError as err:
+        raise ExportError(f"--threshold: {err}") from None
 
 
 def load_model(path: str):
@@ -117,11 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         resolve_modes(args.modes)
         check_out_dir(args.out)
         model = load_model(args.model)
+        from export.pipeline import export_model, num_classes_of
+        num_classes = num_classes_of(model)
         train, test, names, mean, std = load_data(args, model)
-        if int(model.outputs[0].shape[-1]) != len(names):
-            raise ExportError(f"The model has {model.outputs[0].shape[-1]} outputs but {args.data!r} has "
-                              f"{len(names)} classes. Export it with the dataset it was trained on.")
-        from export.pipeline import export_model
+        if num_classes != len(names):
+            raise ExportError(f"The model has {num_classes} outputs but {args.data!r} has {len(names)} classes. "
+                              "Export it with the dataset it was trained on.")
         summary = export_model(model, args.out, args.modes, train_data=train, eval_data=test, class_names=names,
                                mean=mean, std=std, batch_size=args.batch_size, num_calibration=args.num_calibration,
                                num_eval=args.num_eval, thresholds=thresholds, qat_epochs=args.qat_epochs,
@@ -165,6 +190,8 @@ def gate(args, thresholds: dict) -> int:
     with open(args.gate, "rb") as f:
         flatbuffer = f.read()
     model = load_model(args.model)
+    from export.pipeline import num_classes_of
+    num_classes_of(model)
     _, test, _, _, _ = load_data(args, model)
     from export.convert import input_spec
     images, labels = as_arrays(test, input_spec(model), args.num_eval)

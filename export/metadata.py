@@ -19,10 +19,18 @@ import zipfile
 
 import flatbuffers
 
+from export.convert import ExportError
+
 METADATA_NAME = "TFLITE_METADATA"
 MIN_PARSER_VERSION = "1.0.0"
 _TENSOR_AXIS_LABELS = 2
-_IMAGE_PROPERTIES, _FEATURE_PROPERTIES, _NORMALIZATION_OPTIONS, _RGB = 2, 1, 1, 1
+_IMAGE_PROPERTIES, _FEATURE_PROPERTIES, _NORMALIZATION_OPTIONS = 2, 1, 1
+COLOR_SPACES = {"UNKNOWN": 0, "RGB": 1, "GRAYSCALE": 2}  # the schema's ColorSpaceType: nothing else
+
+
+def color_space(channels: int) -> str:
+    """The metadata colour space of a `channels`-channel image: RGB (3), GRAYSCALE (1), else UNKNOWN."""
+    return {3: "RGB", 1: "GRAYSCALE"}.get(int(channels), "UNKNOWN")
 
 
 def _table(builder: flatbuffers.Builder, fields: list) -> int:
@@ -53,7 +61,7 @@ def _floats(builder: flatbuffers.Builder, values) -> int:
 
 
 def metadata_buffer(name: str, mean, std, image_size: tuple[int, int], labels_file: str,
-                    description: str = "") -> bytes:
+                    description: str = "", color: str = "RGB") -> bytes:
     """The `ModelMetadata` flatbuffer of an image classifier (schema slots noted inline)."""
     b = flatbuffers.Builder(1024)
     s = b.CreateString
@@ -67,11 +75,12 @@ def metadata_buffer(name: str, mean, std, image_size: tuple[int, int], labels_fi
     # ImageSize{width:0, height:1}; ImageProperties{color_space:0, default_size:1};
     # Content{content_properties_type:0, content_properties:1}
     size = _table(b, [(0, "uint32", image_size[1]), (1, "uint32", image_size[0])])
-    image_props = _table(b, [(0, "uint8", _RGB), (1, "offset", size)])
+    image_props = _table(b, [(0, "uint8", COLOR_SPACES[color]), (1, "offset", size)])
     image_content = _table(b, [(0, "uint8", _IMAGE_PROPERTIES), (1, "offset", image_props)])
     feature_content = _table(b, [(0, "uint8", _FEATURE_PROPERTIES), (1, "offset", _table(b, []))])
     # TensorMetadata{name:0, description:1, content:3, process_units:4, associated_files:6}
-    image = _table(b, [(0, "offset", s("images")), (1, "offset", s("RGB image, normalised by NormalizationOptions.")),
+    image = _table(b, [(0, "offset", s("images")),
+                       (1, "offset", s(f"{color} image, normalised by NormalizationOptions.")),
                        (3, "offset", image_content), (4, "offset", _vector(b, [unit]))])
     logits = _table(b, [(0, "offset", s("logits")), (1, "offset", s("Class logits (unnormalised scores).")),
                         (3, "offset", feature_content), (6, "offset", _vector(b, [labels]))])
@@ -89,15 +98,22 @@ def metadata_buffer(name: str, mean, std, image_size: tuple[int, int], labels_fi
 
 
 def add_metadata(flatbuffer: bytes, *, name: str, mean, std, labels: list[str], labels_file: str) -> tuple[bytes, str]:
-    """`flatbuffer` with the metadata buffer and the zipped labels file; returns (bytes, note)."""
+    """`flatbuffer` with the metadata buffer and the zipped labels file; returns (bytes, note).
+
+    The colour space follows the input's channels (`color_space`); `mean`/`std` hold one value per channel.
+    """
     from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.interpreter import Interpreter
 
     details = Interpreter(model_content=flatbuffer).get_input_details()[0]
+    channels = int(details["shape"][3])
+    if len(mean) != channels or len(std) != channels:
+        raise ExportError(f"mean/std need one value per input channel ({channels}), got {len(mean)}/{len(std)}.")
+    color = color_space(channels)
     model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
     model.metadata = [m for m in (model.metadata or []) if m.name.decode() != METADATA_NAME]
     buffer = schema.BufferT()
-    buffer.data = list(metadata_buffer(name, mean, std, tuple(details["shape"][1:3]), labels_file))
+    buffer.data = list(metadata_buffer(name, mean, std, tuple(details["shape"][1:3]), labels_file, color=color))
     model.buffers.append(buffer)
     entry = schema.MetadataT()
     entry.name = METADATA_NAME
@@ -109,11 +125,14 @@ def add_metadata(flatbuffer: bytes, *, name: str, mean, std, labels: list[str], 
     out.seek(0, io.SEEK_END)
     with zipfile.ZipFile(out, "a", compression=zipfile.ZIP_STORED) as archive:
         archive.writestr(labels_file, "\n".join(labels) + "\n")
-    note = ""
+    notes = []
     if details["dtype"].__name__ not in ("float32", "uint8"):
-        note = (f"input is {details['dtype'].__name__}: MediaPipe ImageClassifier takes float32 or uint8 input only; "
-                "use the int8_float_io file there.")
-    return out.getvalue(), note
+        notes.append(f"input is {details['dtype'].__name__}: MediaPipe ImageClassifier takes float32 or uint8 input "
+                     "only; use the int8_float_io file there.")
+    if color == "UNKNOWN":
+        notes.append(f"{channels}-channel input: the metadata schema's colour spaces are RGB (3) and GRAYSCALE (1) "
+                     "only, so it says UNKNOWN and MediaPipe's ImageClassifier will not take the file.")
+    return out.getvalue(), " ".join(notes)
 
 
 def read_metadata(flatbuffer: bytes) -> tuple[bytes | None, dict[str, bytes]]:
@@ -141,7 +160,8 @@ def sidecar(model, mode: str, flatbuffer: bytes, labels: list[str], labels_file:
     return {"model": model.name, "mode": mode, "input": {
         "name": "images", "shape": [int(v) for v in inp["shape_signature"]], "dtype": inp["dtype"].__name__,
         "quantization": {"scale": float(inp["quantization"][0]), "zero_point": int(inp["quantization"][1])},
-        "layout": "NHWC", "color": "RGB", "image_size": [int(spec.shape[1]), int(spec.shape[2])],
+        "layout": "NHWC", "color": color_space(spec.shape[3]), "channels": int(spec.shape[3]),
+        "image_size": [int(spec.shape[1]), int(spec.shape[2])],
         "normalization": {"formula": "(pixel / 255 - mean) / std", "mean": mean, "std": std}},
         "output": {"name": "logits", "dtype": out["dtype"].__name__, "num_classes": len(labels),
                    "quantization": {"scale": float(out["quantization"][0]),

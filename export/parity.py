@@ -3,11 +3,13 @@
 Figures: max/mean absolute logit error, mean cosine similarity, top-1 agreement (the float top-1 class is among
 the file's highest logits, so a tie on the quantised output grid is not a flip) and, with labels, accuracy of
 both. Default thresholds per mode follow issue 4 (float32 max abs ≤ 1e-4 and 100% agreement; float16 ≥ 99.5%;
-quantised ≥ 98% agreement and accuracy within 1 point of float).
+quantised ≥ 98% agreement and accuracy within 1 point of float). A NaN/inf TFLite logit always fails the gate;
+NaN/inf float logits are an error (the float model itself is broken).
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -19,6 +21,53 @@ DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
     **{m: {"agreement": 0.98, "accuracy_drop": 0.01}
        for m in ("dynamic", "int8", "int8_float_io", "int16x8", "qat")},
 }
+THRESHOLD_KEYS = ("max_abs", "mean_abs", "cosine", "agreement", "accuracy_drop")
+FRACTION_KEYS = ("cosine", "agreement")  # in [0, 1]; the others are >= 0
+
+
+def check_limits(mode: str, limits: dict | None) -> dict[str, float]:
+    """One mode's threshold overrides, checked (known mode and keys, finite values in range), else `ExportError`."""
+    if mode not in DEFAULT_THRESHOLDS:
+        raise ExportError(f"Thresholds for unknown mode {mode!r}: choose from {', '.join(DEFAULT_THRESHOLDS)}.")
+    if limits is None:
+        return {}
+    if not isinstance(limits, dict):
+        raise ExportError(f"Thresholds of {mode!r} must be a dict {{key: value}}, got {type(limits).__name__}.")
+    checked = {}
+    for key, value in limits.items():
+        if key not in THRESHOLD_KEYS:
+            raise ExportError(f"Unknown threshold {mode}.{key}: the keys are {', '.join(THRESHOLD_KEYS)}.")
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(value):
+            raise ExportError(f"Threshold {mode}.{key} must be a finite number, got {value!r}.")
+        if key in FRACTION_KEYS and not 0 <= value <= 1:
+            raise ExportError(f"Threshold {mode}.{key}={value} is out of range: use a fraction in [0, 1], e.g. 0.98.")
+        if value < 0:
+            raise ExportError(f"Threshold {mode}.{key}={value} is out of range: use a value >= 0.")
+        checked[key] = float(value)
+    return checked
+
+
+def check_thresholds(thresholds: dict | None) -> dict[str, dict[str, float]]:
+    """`{mode: {key: value}}` overrides checked by `check_limits`, else `ExportError`."""
+    if thresholds is None:
+        return {}
+    if not isinstance(thresholds, dict):
+        raise ExportError(f"thresholds must be a dict {{mode: {{key: value}}}}, got {type(thresholds).__name__}.")
+    return {mode: check_limits(mode, limits) for mode, limits in thresholds.items()}
+
+
+def check_reference(reference: np.ndarray) -> np.ndarray:
+    """Float Keras logits as a finite (images, classes) array, else `ExportError` (the float model is broken)."""
+    reference = np.asarray(reference)
+    if reference.ndim != 2:
+        raise ExportError(f"Parity compares (images, classes) logits; the float model gives shape {reference.shape}. "
+                          "Export a classifier with a 2-D (batch, classes) output.")
+    bad = int(np.sum(~np.isfinite(reference).all(axis=1)))
+    if bad:
+        raise ExportError(f"The float Keras model's own logits are NaN/inf on {bad} of {len(reference)} images: the "
+                          "model (or its input normalisation) is broken. Fix it before exporting.")
+    return reference
 
 
 @dataclasses.dataclass
@@ -27,9 +76,9 @@ class ParityReport:
 
     mode: str
     num_images: int
-    max_abs: float
-    mean_abs: float
-    cosine: float
+    max_abs: float | None  # None: no finite TFLite logits to measure
+    mean_abs: float | None
+    cosine: float | None
     agreement: float
     float_accuracy: float | None
     tflite_accuracy: float | None
@@ -77,7 +126,7 @@ def run_tflite(flatbuffer: bytes, images: np.ndarray, num_threads: int | None = 
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     images = np.asarray(images, np.float32)
     if tuple(inp["shape"][1:]) != images.shape[1:]:
-        raise ExportError(f"TFLite model expects images of shape {tuple(inp['shape'][1:])}, got "
+        raise ExportError(f"TFLite model expects images of shape {tuple(int(v) for v in inp['shape'][1:])}, got "
                           f"{images.shape[1:]}. Load the data at the model's image size.")
     if inp["shape_signature"][0] == -1 and len(images) > 0:
         it.resize_tensor_input(inp["index"], [len(images), *inp["shape"][1:]])
@@ -100,29 +149,51 @@ def run_tflite(flatbuffer: bytes, images: np.ndarray, num_threads: int | None = 
 
 def compare(reference: np.ndarray, logits: np.ndarray, labels: np.ndarray | None, mode: str,
             thresholds: dict | None = None) -> ParityReport:
-    """Parity figures of `logits` against the float `reference` and the failures against the thresholds."""
-    limits = {**DEFAULT_THRESHOLDS.get(mode, {}), **(thresholds or {})}
-    diff = np.abs(reference - logits)
-    norms = np.linalg.norm(reference, axis=1) * np.linalg.norm(logits, axis=1)
-    cos = np.where(norms > 0, np.sum(reference * logits, axis=1) / np.maximum(norms, 1e-30),
-                   np.all(diff == 0, axis=1).astype(np.float64))
+    """Parity figures of `logits` against the float `reference` and the failures against the thresholds.
+
+    Any NaN/inf TFLite logit fails the gate (those images count as disagreeing and wrong; the error figures are
+    over the finite ones). A non-finite `reference` raises `ExportError`.
+    """
+    limits = {**DEFAULT_THRESHOLDS.get(mode, {}), **check_limits(mode, thresholds)}
+    reference = check_reference(reference).astype(np.float64)
+    logits = np.asarray(logits, np.float64)
+    if logits.shape != reference.shape:
+        raise ExportError(f"TFLite logits have shape {logits.shape}, the float model's {reference.shape}: the file "
+                          "is not this model's export. Gate it against the model it was exported from.")
+    if labels is not None:
+        labels = np.asarray(labels).reshape(-1)
+        if len(labels) != len(reference):
+            raise ExportError(f"{len(labels)} labels for {len(reference)} images: pass one label per image.")
+    finite = np.isfinite(logits).all(axis=1)
+    ref, out = reference[finite], logits[finite]
+    max_abs = mean_abs = cosine = None
+    if finite.any():
+        diff = np.abs(ref - out)
+        norms = np.linalg.norm(ref, axis=1) * np.linalg.norm(out, axis=1)
+        cos = np.where(norms > 0, np.sum(ref * out, axis=1) / np.maximum(norms, 1e-30),
+                       np.all(diff == 0, axis=1).astype(np.float64))
+        max_abs, mean_abs, cosine = float(diff.max()), float(diff.mean()), float(cos.mean())
     # The float top-1 class is also the file's top-1, ties included: an int8 output grid can round two logits
     # to the same value, and argmax would then "flip" to whichever comes first.
     ref_top = reference.argmax(1)
-    agreement = float(np.mean(logits[np.arange(len(logits)), ref_top] >= logits.max(1)))
+    agrees = np.zeros(len(reference), bool)
+    agrees[finite] = out[np.arange(len(out)), ref_top[finite]] >= out.max(1)
+    agreement = float(np.mean(agrees))
     float_acc = tflite_acc = None
     if labels is not None:
-        labels = np.asarray(labels).reshape(-1)
-        float_acc = float(np.mean(reference.argmax(1) == labels))
-        tflite_acc = float(np.mean(logits.argmax(1) == labels))
-    report = ParityReport(mode, len(reference), float(diff.max()), float(diff.mean()), float(cos.mean()),
-                          agreement, float_acc, tflite_acc, limits, [])
-    if "max_abs" in limits and report.max_abs > limits["max_abs"]:
-        report.failures.append(f"max abs logit error {report.max_abs:.3g} > {limits['max_abs']:.3g}")
-    if "mean_abs" in limits and report.mean_abs > limits["mean_abs"]:
-        report.failures.append(f"mean abs logit error {report.mean_abs:.3g} > {limits['mean_abs']:.3g}")
-    if "cosine" in limits and report.cosine < limits["cosine"]:
-        report.failures.append(f"cosine {report.cosine:.5f} < {limits['cosine']}")
+        float_acc = float(np.mean(ref_top == labels))
+        tflite_acc = float(np.mean(finite & (np.where(finite[:, None], logits, 0).argmax(1) == labels)))
+    report = ParityReport(mode, len(reference), max_abs, mean_abs, cosine, agreement, float_acc, tflite_acc,
+                          limits, [])
+    if not finite.all():
+        report.failures.append(f"non-finite TFLite logits (NaN/inf) on {int(np.sum(~finite))} of {len(finite)} "
+                               "images")
+    if "max_abs" in limits and max_abs is not None and max_abs > limits["max_abs"]:
+        report.failures.append(f"max abs logit error {max_abs:.3g} > {limits['max_abs']:.3g}")
+    if "mean_abs" in limits and mean_abs is not None and mean_abs > limits["mean_abs"]:
+        report.failures.append(f"mean abs logit error {mean_abs:.3g} > {limits['mean_abs']:.3g}")
+    if "cosine" in limits and cosine is not None and cosine < limits["cosine"]:
+        report.failures.append(f"cosine {cosine:.5f} < {limits['cosine']}")
     if "agreement" in limits and agreement < limits["agreement"]:
         report.failures.append(f"top-1 agreement {agreement:.2%} < {limits['agreement']:.2%}")
     if "accuracy_drop" in limits and float_acc is not None and float_acc - tflite_acc > limits["accuracy_drop"]:
@@ -148,7 +219,8 @@ def check_parity(model, flatbuffer: bytes, images: np.ndarray, labels: np.ndarra
     images = np.asarray(images, np.float32)
     if images.ndim != 4 or len(images) == 0:
         raise ExportError(f"Parity needs a non-empty (N, H, W, C) image array, got shape {images.shape}.")
-    ref = keras_logits(model, images) if reference is None else reference
+    check_limits(mode, thresholds)
+    ref = check_reference(keras_logits(model, images) if reference is None else reference)
     return compare(ref, run_tflite(flatbuffer, images, num_threads), labels, mode, thresholds)
 
 

@@ -2,11 +2,13 @@
 
 The one entry point of the CLI (`keras-mlp-export`) and of the training main job. Everything that can be
 checked is checked before anything is written; each file is written atomically, and a file that fails its
-gate lands only under `rejected/` with its report.
+gate lands only under `rejected/` with its report. A mode whose conversion fails is a rejected result (its
+report only, no file); the other modes go on and the report is always written.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import time
@@ -17,7 +19,7 @@ import numpy as np
 from export.benchmark import latency_ms
 from export.convert import (MODES, QUANTIZED_INPUT, ExportError, check_mode, collect_images, float_compute_ops,
                             input_spec, op_histogram, to_tflite)
-from export.parity import check_parity, keras_logits
+from export.parity import check_parity, check_reference, check_thresholds, keras_logits
 from keras_mlp.io import write_atomic
 
 FULL_INTEGER = ("int8", "qat")  # int8 compute and int8 I/O: no float op at all
@@ -70,16 +72,100 @@ def check_out_dir(out_dir: str) -> str:
     return out_dir
 
 
+def check_name(name) -> str:
+    """`name` as a plain file-name stem (files land in out_dir only), else `ExportError`."""
+    if not isinstance(name, str) or not name.strip() or name in (".", "..") or any(c in name for c in "/\\\0"):
+        raise ExportError(f"Export name {name!r} must be a plain file-name stem without '/', '\\' or '..' (e.g. "
+                          "'mixer_s16'): every file is written into out_dir.")
+    return name
+
+
+def num_classes_of(model) -> int:
+    """Class count of a classifier with one (batch, classes) output, else `ExportError`."""
+    outputs = list(getattr(model, "outputs", None) or [])
+    shape = tuple(outputs[0].shape) if len(outputs) == 1 else None
+    if shape is None or len(shape) != 2 or shape[-1] is None:
+        raise ExportError(f"Export needs an image classifier with one 2-D (batch, classes) output; this model's "
+                          f"output is {shape if len(outputs) == 1 else [tuple(o.shape) for o in outputs]}. Add a "
+                          "head (include_top=True) or global pooling (pooling='avg') to a feature model.")
+    return int(shape[-1])
+
+
+def positive_int(value, what: str) -> int:
+    """`value` as an int > 0, else `ExportError` naming `what`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ExportError(f"`{what}` must be a positive integer, got {value!r}.")
+    return int(value)
+
+
 def preprocessing_of(model, mean, std):
-    """mean/std given, else the registry's for `model.name` (a keras_mlp variant), else None."""
+    """Per-channel mean/std, each defaulting to the registry's for `model.name` (a keras_mlp variant); (None, None)
+    if neither is known. One finite value per input channel, std > 0, else `ExportError`."""
+    channels = int(input_spec(model).shape[-1])
+    given = {"mean": mean is not None, "std": std is not None}
     if mean is None or std is None:
         import keras_mlp
         if model.name in keras_mlp.VARIANTS:
             pre = keras_mlp.get_variant(model.name).preprocessing
-            mean, std = mean or pre.mean, std or pre.std
+            mean, std = pre.mean if mean is None else mean, pre.std if std is None else std
     if (mean is None) != (std is None):
         raise ExportError("Pass both `mean` and `std` (per-channel, on 0..1 pixels) or neither.")
-    return (None, None) if mean is None else ([float(v) for v in mean], [float(v) for v in std])
+    if mean is None:
+        return None, None
+    checked = []
+    for what, values in (("mean", mean), ("std", std)):
+        try:
+            values = [float(v) for v in values]
+        except (TypeError, ValueError):
+            raise ExportError(f"`{what}` must be a sequence of numbers (one per channel), got {values!r}.") from None
+        if len(values) != channels:
+            origin = "" if given[what] else f" (the registry's for {model.name!r})"
+            raise ExportError(f"`{what}` has {len(values)} value(s){origin} but the model takes {channels}-channel "
+                              f"images: pass mean and std with {channels} value(s) each (--mean/--std).")
+        if not all(map(math.isfinite, values)):
+            raise ExportError(f"`{what}` must be finite numbers, got {values}.")
+        checked.append(values)
+    if any(v <= 0 for v in checked[1]):
+        raise ExportError(f"`std` must be > 0 per channel (pixels are divided by it), got {checked[1]}.")
+    return checked[0], checked[1]
+
+
+def convert_and_gate(model, mode: str, *, calibration, train_images, train_labels, eval_images, eval_labels,
+                     reference, name: str, labels_list: list[str], labels_file: str, mean, std, metadata: bool,
+                     batch_size, num_calibration: int, thresholds: dict, qat_epochs: int, qat_learning_rate: float,
+                     qat_batch_size: int, latency_runs: int, threads: Sequence[int], progress: bool):
+    """One mode: convert, add metadata, gate and time it. Returns (result dict, flatbuffer)."""
+    from export import metadata as meta
+    start = time.perf_counter()
+    if mode == "qat":
+        from export.qat import quantization_aware_training
+        flatbuffer, qat_info = quantization_aware_training(
+            model, train_images, train_labels, calibration, epochs=qat_epochs, learning_rate=qat_learning_rate,
+            batch_size=qat_batch_size, progress=progress)
+    else:
+        flatbuffer = to_tflite(model, mode, calibration, batch_size=batch_size, num_calibration=num_calibration,
+                               progress=progress)
+        qat_info = None
+    convert_s = time.perf_counter() - start
+    notes = []
+    if metadata:
+        flatbuffer, note = meta.add_metadata(flatbuffer, name=f"{name} ({mode})", mean=mean, std=std,
+                                             labels=labels_list, labels_file=labels_file)
+        notes += [note] if note else []
+    parity = check_parity(model, flatbuffer, eval_images, eval_labels, mode=mode, thresholds=thresholds.get(mode),
+                          reference=reference)
+    ops = op_histogram(flatbuffer)
+    float_ops = float_compute_ops(flatbuffer) if mode in FULL_INTEGER + ("int8_float_io", "int16x8") else {}
+    failures = list(parity.failures)
+    if float_ops:
+        failures.append(f"float compute ops remain in a fully quantised model: {float_ops}")
+    result = {"mode": mode, "size_bytes": len(flatbuffer), "convert_s": round(convert_s, 2),
+              "latency_ms": {str(t): latency_ms(flatbuffer, t, latency_runs, image=eval_images[0]) for t in threads},
+              "parity": parity.to_dict(), "ops": ops, "float_compute_ops": float_ops,
+              "passed": not failures, "failures": failures, "notes": notes}
+    if qat_info:
+        result["qat"] = qat_info
+    return result, flatbuffer
 
 
 def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_data=None, calibration_data=None,
@@ -92,7 +178,8 @@ def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_da
     """Export `model` in each of `modes` to `out_dir`, each file gated against the float model.
 
     Args:
-        model: keras.Model image classifier (keras_mlp or generic) with a static (H, W, C) input.
+        model: keras.Model image classifier (keras_mlp or generic) with a static (H, W, C) input and one
+            (batch, classes) output.
         out_dir: output directory (created). Deployable files: `<name>_<mode>.tflite` with embedded TFLite
             metadata, `<name>_<mode>.json` sidecar, `<name>_labels.txt`; failures in `rejected/`; then
             `report.json`, `report.md`, `report.png`.
@@ -102,13 +189,16 @@ def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_da
         calibration_data: images array or dataset for the representative dataset.
         eval_data: held-out (images, labels), images array or dataset; required (the parity gate).
         class_names, mean, std: labels and normalisation `(x/255 - mean)/std` written to the sidecar and
-            metadata; mean/std default to the registry's for a keras_mlp variant.
-        thresholds: {mode: {key: value}} overriding `export.DEFAULT_THRESHOLDS`.
+            metadata; mean/std (one value per input channel, std > 0) default to the registry's for a keras_mlp
+            variant; the colour space is RGB for 3 channels, GRAYSCALE for 1 (else UNKNOWN, with a note).
+        name: file-name stem (no path). Defaults to `model.name`.
+        thresholds: {mode: {key: value}} overriding `export.DEFAULT_THRESHOLDS` (keys and ranges checked).
         batch_size: static batch of the signature (1), or None for dynamic.
         num_calibration / num_eval / qat_samples: images used for calibration, the gate (None: all) and QAT.
 
     Returns: dict with `passed` (every file passed its gate), `files`, `rejected`, `results` and `report`.
-    Raises `ExportError` on bad input, before anything is written.
+    Raises `ExportError` on bad input, before anything is written. A mode whose conversion fails is rejected
+    (the error is its failure, no file) and the other modes go on; the report is always written.
     """
     from export import metadata as meta
     from export import report as reporting
@@ -116,8 +206,15 @@ def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_da
     # === Checks (nothing is written before they pass) ===
     modes = resolve_modes(modes)
     spec = input_spec(model, batch_size)
-    name = name or model.name
-    num_classes = int(model.outputs[0].shape[-1])
+    name = check_name(name or model.name)
+    num_classes = num_classes_of(model)
+    thresholds = check_thresholds(thresholds)
+    num_calibration = positive_int(num_calibration, "num_calibration")
+    latency_runs = positive_int(latency_runs, "latency_runs")
+    num_eval = None if num_eval is None else positive_int(num_eval, "num_eval")
+    if isinstance(threads, (str, bytes)) or not isinstance(threads, Sequence) or not threads:
+        raise ExportError(f"`threads` must be a non-empty list of positive integers, got {threads!r}.")
+    threads = [positive_int(t, "threads") for t in threads]
     if class_names is not None and len(class_names) != num_classes:
         raise ExportError(f"{len(class_names)} class names for a model with {num_classes} outputs. Pass exactly "
                           f"{num_classes} names (or none).")
@@ -137,55 +234,50 @@ def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_da
     if "qat" in modes:
         from export.qat import check_qat_model
         check_qat_model(model)
+        qat_epochs = positive_int(qat_epochs, "qat_epochs")
+        qat_batch_size = positive_int(qat_batch_size, "qat_batch_size")
+        qat_samples = positive_int(qat_samples, "qat_samples")
+        if isinstance(qat_learning_rate, bool) or not isinstance(qat_learning_rate, (int, float)) \
+                or not math.isfinite(qat_learning_rate) or qat_learning_rate <= 0:
+            raise ExportError(f"`qat_learning_rate` must be a finite number > 0, got {qat_learning_rate!r}.")
         train_images, train_labels = as_arrays(train_data, spec, qat_samples)
         if train_images is None or train_labels is None:
             raise ExportError("Mode 'qat' fine-tunes the model: pass train_data=(images, labels) (or --data).")
+    reference = check_reference(keras_logits(model, eval_images))
     out_dir = check_out_dir(out_dir)
 
     # === Export, gate, write ===
-    reference = keras_logits(model, eval_images)
-    results, files, rejected = [], {}, {}
     labels_file = f"{name}_labels.txt"
+    write_atomic(os.path.join(out_dir, labels_file), "\n".join(labels_list) + "\n")  # the sidecars point at it
+    results, files, rejected = [], {}, {}
     for mode in modes:
         start = time.perf_counter()
-        if mode == "qat":
-            from export.qat import quantization_aware_training
-            flatbuffer, qat_info = quantization_aware_training(
-                model, train_images, train_labels, calibration, epochs=qat_epochs, learning_rate=qat_learning_rate,
-                batch_size=qat_batch_size, progress=progress)
-        else:
-            flatbuffer = to_tflite(model, mode, calibration, batch_size=batch_size, num_calibration=num_calibration,
-                                   progress=progress)
-            qat_info = None
-        convert_s = time.perf_counter() - start
-        notes = []
-        if metadata:
-            flatbuffer, note = meta.add_metadata(flatbuffer, name=f"{name} ({mode})", mean=mean, std=std,
-                                                 labels=labels_list, labels_file=labels_file)
-            notes += [note] if note else []
-        parity = check_parity(model, flatbuffer, eval_images, eval_labels, mode=mode,
-                              thresholds=(thresholds or {}).get(mode), reference=reference)
-        ops = op_histogram(flatbuffer)
-        float_ops = float_compute_ops(flatbuffer) if mode in FULL_INTEGER + ("int8_float_io", "int16x8") else {}
-        failures = list(parity.failures)
-        if float_ops:
-            failures.append(f"float compute ops remain in a fully quantised model: {float_ops}")
-        result = {"mode": mode, "size_bytes": len(flatbuffer), "convert_s": round(convert_s, 2),
-                  "latency_ms": {str(t): latency_ms(flatbuffer, t, latency_runs, image=eval_images[0])
-                                 for t in threads},
-                  "parity": parity.to_dict(), "ops": ops, "float_compute_ops": float_ops,
-                  "passed": not failures, "failures": failures, "notes": notes}
-        if qat_info:
-            result["qat"] = qat_info
+        try:
+            result, flatbuffer = convert_and_gate(
+                model, mode, calibration=calibration, train_images=train_images, train_labels=train_labels,
+                eval_images=eval_images, eval_labels=eval_labels, reference=reference, name=name,
+                labels_list=labels_list, labels_file=labels_file, mean=mean, std=std, metadata=metadata,
+                batch_size=batch_size, num_calibration=num_calibration, thresholds=thresholds,
+                qat_epochs=qat_epochs, qat_learning_rate=qat_learning_rate, qat_batch_size=qat_batch_size,
+                latency_runs=latency_runs, threads=threads, progress=progress)
+        except Exception as err:  # inputs were checked above: this mode failed to convert; the others go on
+            flatbuffer = None
+            result = {"mode": mode, "size_bytes": None, "convert_s": round(time.perf_counter() - start, 2),
+                      "latency_ms": {}, "parity": None, "ops": {}, "float_compute_ops": {}, "passed": False,
+                      "failures": [f"conversion failed: {type(err).__name__}: {err}"], "notes": []}
         stem = f"{name}_{mode}"
         accepted = [os.path.join(out_dir, f"{stem}{ext}") for ext in (".tflite", ".json")]
         refused = [os.path.join(out_dir, "rejected", f"{stem}.REJECTED{ext}") for ext in (".tflite", ".json")]
         # The folder shows this export only: the other outcome's files from an earlier export go.
-        for stale in refused if not failures else accepted:
+        for stale in (refused if result["passed"] else accepted) + ([refused[0]] if flatbuffer is None else []):
             if os.path.exists(stale):
                 os.remove(stale)
-                notes.append(f"removed {os.path.relpath(stale, out_dir)} of an earlier export")
-        if failures:
+                result["notes"].append(f"removed {os.path.relpath(stale, out_dir)} of an earlier export")
+        if flatbuffer is None:  # nothing to keep but the reason
+            path = refused[1]
+            write_atomic(path, json.dumps(result, indent=2))
+            rejected[mode] = path
+        elif not result["passed"]:
             path = refused[0]
             write_atomic(path, flatbuffer)
             write_atomic(refused[1], json.dumps(result, indent=2))
@@ -198,7 +290,6 @@ def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_da
             files[mode] = path
         result["file"] = os.path.relpath(path, out_dir)
         results.append(result)
-    write_atomic(os.path.join(out_dir, labels_file), "\n".join(labels_list) + "\n")
     notes = ["LayerNorm is computed as c = x - mean; c * rsqrt(mean(c * c) + eps) * gamma + beta "
              "(keras_mlp.layers.LayerNorm; a plain Keras LayerNormalization is traced in that form at export): "
              "Keras' own form has NEG and SQUARED_DIFFERENCE, which the TFLite quantiser cannot quantise to "

@@ -18,6 +18,13 @@ import numpy as np
 from export.convert import ExportError
 
 TRANSFER_TOLERANCE = 1e-4
+"""Rebuild error allowed per unit of logit scale: float32 rounding alone differs by ~1e-7 of the logits' size
+(0.001 at 1e4), so `transfer_tolerance` allows TRANSFER_TOLERANCE · max(1, max|logit|)."""
+
+
+def transfer_tolerance(logits: np.ndarray) -> float:
+    """Allowed max abs difference of the tf_keras rebuild's `logits`: relative to their scale, at least 1e-4."""
+    return TRANSFER_TOLERANCE * max(1.0, float(np.max(np.abs(logits), initial=0.0)))
 
 
 def check_qat_model(model) -> str:
@@ -43,15 +50,16 @@ def quantization_aware_training(model, train_images: np.ndarray, train_labels: n
         raise ExportError("QAT training data is empty.")
     with tempfile.TemporaryDirectory(prefix="keras_mlp_qat_") as tmp:
         check = np.asarray(train_images[:8], np.float32)
+        check_logits = np.asarray(model(check, training=False))
         job = {"class": cls, "config": model.get_config(), "epochs": int(epochs),
                "learning_rate": float(learning_rate), "batch_size": int(batch_size), "seed": int(seed),
-               "progress": bool(progress), "transfer_tolerance": TRANSFER_TOLERANCE}
+               "progress": bool(progress), "transfer_tolerance": transfer_tolerance(check_logits)}
         with open(os.path.join(tmp, "job.json"), "w") as f:
             json.dump(job, f)
         np.savez(os.path.join(tmp, "weights.npz"), *model.get_weights())
         np.savez(os.path.join(tmp, "data.npz"), train_images=np.asarray(train_images, np.float32),
                  train_labels=np.asarray(train_labels, np.int64), calibration=np.asarray(calibration, np.float32),
-                 check_images=check, check_logits=np.asarray(model(check, training=False)))
+                 check_images=check, check_logits=check_logits)
         env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         done = subprocess.run([sys.executable, "-m", "export.qat_worker", tmp], env=env, timeout=timeout,

@@ -33,8 +33,8 @@ def main(folder: str) -> None:
     model.set_weights([weights[f"arr_{i}"] for i in range(len(weights.files))])
     check = np.abs(model.predict(data["check_images"], verbose=0) - data["check_logits"]).max()
     if not check <= job["transfer_tolerance"]:
-        raise SystemExit(f"tf_keras rebuild differs from the Keras 3 model (max abs {check:.3g}); weights did not "
-                         "transfer exactly.")
+        raise SystemExit(f"tf_keras rebuild differs from the Keras 3 model (max abs {check:.3g} > tolerance "
+                         f"{job['transfer_tolerance']:.3g}); weights did not transfer exactly.")
     keras.utils.set_random_seed(job["seed"])
     plain = keras.Model(model.inputs, model.outputs, name=model.name)
     with tfmot.quantization.keras.quantize_scope(custom_objects()):
@@ -54,7 +54,8 @@ def main(folder: str) -> None:
     configure(converter, "qat", lambda: ({"images": x[None]} for x in calibration))
     (folder / "model.tflite").write_bytes(converter.convert())
     (folder / "info.json").write_text(json.dumps({
-        "transfer_max_abs": float(check), "epochs": job["epochs"], "learning_rate": job["learning_rate"],
+        "transfer_max_abs": float(check), "transfer_tolerance": job["transfer_tolerance"],
+        "epochs": job["epochs"], "learning_rate": job["learning_rate"],
         "train_images": int(len(data["train_labels"])), "train_s": round(train_s, 1),
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}))
 

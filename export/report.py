@@ -14,30 +14,32 @@ def _fmt(value, spec: str) -> str:
 
 def markdown(summary: dict) -> str:
     """The Markdown table of `summary` (from `export_model`)."""
-    threads = list(summary["results"][0]["latency_ms"]) if summary["results"] else []
+    threads = next((list(r["latency_ms"]) for r in summary["results"] if r["latency_ms"]), [])
     head = ["mode", "size (KiB)", *[f"latency {t}T (ms)" for t in threads], "max abs", "cosine", "agreement",
             "accuracy", "gate"]
     rows = [f"Model `{summary['model']}`, input {summary['input_shape']}, {summary['num_eval']} held-out images"
             f"; float Keras accuracy {_fmt(summary['float_accuracy'], '.2%')}.", "",
             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in summary["results"]:
-        p = r["parity"]
-        rows.append("| " + " | ".join([r["mode"], f"{r['size_bytes'] / 1024:.1f}",
-                                       *[f"{r['latency_ms'][t]:.3f}" for t in threads], f"{p['max_abs']:.2e}",
-                                       f"{p['cosine']:.5f}", f"{p['agreement']:.2%}",
-                                       _fmt(p["tflite_accuracy"], ".2%"),
+        p = r["parity"] or {}  # None: the conversion failed
+        size = None if r["size_bytes"] is None else r["size_bytes"] / 1024
+        rows.append("| " + " | ".join([r["mode"], _fmt(size, ".1f"),
+                                       *[_fmt(r["latency_ms"].get(t), ".3f") for t in threads],
+                                       _fmt(p.get("max_abs"), ".2e"), _fmt(p.get("cosine"), ".5f"),
+                                       _fmt(p.get("agreement"), ".2%"), _fmt(p.get("tflite_accuracy"), ".2%"),
                                        "pass" if r["passed"] else "REJECTED: " + "; ".join(r["failures"])]) + " |")
     return "\n".join(rows) + "\n"
 
 
 def plot(summary: dict, path: str) -> None:
     """Left: file size vs median 1-thread latency per mode (log scale). Right: accuracy (or top-1 agreement
-    without labels) per mode, float Keras accuracy as a line; rejected modes in red."""
+    without labels) per mode, float Keras accuracy as a line; rejected modes in red (failed conversions are in
+    the table only)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    results = summary["results"]
+    results = [r for r in summary["results"] if r["parity"] is not None]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=120)
     if results:
         thread = next(iter(results[0]["latency_ms"]))

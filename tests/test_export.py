@@ -59,6 +59,8 @@ def test_dynamic_batch_and_roundtrip_helper(data):
     np.testing.assert_allclose(export.run_tflite(flatbuffer, images), model.predict(images, verbose=0), atol=1e-4)
     _, logits = export.float32_roundtrip(model, images[:3])
     np.testing.assert_allclose(logits, model.predict(images[:3], verbose=0), atol=1e-4)
+    with pytest.raises(export.ExportError, match=r"expects images of shape \(32, 32, 3\), got \(16, 16, 3\)"):
+        export.run_tflite(flatbuffer, images[:2, :16, :16])  # plain ints, not np.int32(32)
 
 
 def test_export_model_files_gate_and_rejection(tmp_path, data):
@@ -83,7 +85,7 @@ def test_export_model_files_gate_and_rejection(tmp_path, data):
     # Again into the same folder, outcomes swapped: no stale file of the earlier export stays beside the report.
     again = export.export_model(model, tmp_path, "float32,int8", train_data=(images, labels), eval_data=images,
                                 latency_runs=1, threads=(1,), progress=False,
-                                thresholds={"float32": {"agreement": 1.01}, "int8": {"agreement": 0.0}})
+                                thresholds={"float32": {"max_abs": 0.0}, "int8": {"agreement": 0.0}})
     assert list(again["files"]) == ["int8"] and list(again["rejected"]) == ["float32"]
     assert sorted(p.name for p in (tmp_path / "rejected").iterdir()) == [
         "gmlp_s16_224_float32.REJECTED.json", "gmlp_s16_224_float32.REJECTED.tflite"]
@@ -101,6 +103,106 @@ def test_compare_agreement_counts_output_grid_ties_not_flips():
     assert [f.split()[0] for f in report.failures] == ["top-1", "accuracy"]
 
 
+def test_compare_fails_non_finite_logits_and_refuses_a_broken_float_model():
+    reference = np.tile(np.array([[3.0, 1.0, 0.5]], np.float32), (100, 1))
+    logits = reference.copy()
+    logits[0] = np.nan  # one image of 100: 99% agreement would pass int8's 98%, and NaN > limit is False
+    report = export.parity.compare(reference, logits, np.zeros(100, int), "int8")
+    assert not report.passed and report.failures[0] == "non-finite TFLite logits (NaN/inf) on 1 of 100 images"
+    assert report.max_abs == 0.0 and report.agreement == 0.99 and report.tflite_accuracy == 0.99
+    every = export.parity.compare(reference[:5], np.full((5, 3), np.inf), None, "float32")
+    assert not every.passed and every.max_abs is None and "5 of 5" in every.failures[0]
+    with pytest.raises(export.ExportError, match="float Keras model's own logits are NaN/inf on 5 of 5"):
+        export.parity.compare(np.full((5, 3), np.nan), reference[:5], None, "float32")
+
+
+@pytest.mark.parametrize("thresholds, message", [
+    ({"float32": {"bogus": 1}}, r"Unknown threshold float32.bogus: the keys are max_abs, mean_abs"),
+    ({"int8": {"agrement": 0.9}}, r"Unknown threshold int8.agrement"),
+    ({"int4": {"agreement": 0.9}}, r"unknown mode 'int4'"),
+    ({"float32": {"agreement": 1.5}}, r"float32.agreement=1.5 is out of range: use a fraction in \[0, 1\]"),
+    ({"int8": {"accuracy_drop": -0.1}}, r"int8.accuracy_drop=-0.1 is out of range: use a value >= 0"),
+    ({"int8": {"max_abs": float("nan")}}, r"int8.max_abs must be a finite number"),
+])
+def test_thresholds_checked_before_anything_is_written(tmp_path, thresholds, message):
+    model = tiny_model("mixer_s16_224")
+    with pytest.raises(export.ExportError, match=message):
+        export.export_model(model, tmp_path / "out", "float32", eval_data=np.zeros((2, 32, 32, 3), np.float32),
+                            thresholds=thresholds)
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(export.ExportError, match=message):
+        mode, limits = next(iter(thresholds.items()))
+        export.parity.compare(np.eye(3), np.eye(3), None, mode, limits)
+
+
+def test_failed_conversion_is_a_rejected_mode_and_the_report_is_written(tmp_path, data, monkeypatch):
+    import export.pipeline
+    real = export.pipeline.to_tflite
+
+    def failing(model, mode, *args, **kwargs):
+        if mode == "int8":
+            raise RuntimeError("converter crashed")
+        return real(model, mode, *args, **kwargs)
+    monkeypatch.setattr(export.pipeline, "to_tflite", failing)
+    images, labels = data
+    (tmp_path / "mixer_s16_224_int8.tflite").write_bytes(b"from an earlier export")
+    summary = export.export_model(randomised("mixer_s16_224"), tmp_path, "float32,int8,dynamic",
+                                  train_data=(images, labels), eval_data=(images, labels), latency_runs=1,
+                                  threads=(1,), progress=False)
+    assert not summary["passed"] and set(summary["files"]) == {"float32", "dynamic"}
+    assert summary["rejected"] == {"int8": str(tmp_path / "rejected" / "mixer_s16_224_int8.REJECTED.json")}
+    int8 = {r["mode"]: r for r in summary["results"]}["int8"]
+    assert int8["failures"] == ["conversion failed: RuntimeError: converter crashed"] and int8["parity"] is None
+    assert not (tmp_path / "mixer_s16_224_int8.tflite").exists()  # stale file of an earlier export removed
+    assert not (tmp_path / "rejected" / "mixer_s16_224_int8.REJECTED.tflite").exists()
+    assert (tmp_path / "mixer_s16_224_labels.txt").read_text().split() == ["0", "1", "2", "3", "4"]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [(r["mode"], r["passed"]) for r in report["results"]] == [("float32", True), ("dynamic", True),
+                                                                       ("int8", False)]
+    assert "| int8 | – |" in (tmp_path / "report.md").read_text() and (tmp_path / "report.png").exists()
+
+
+def test_channels_set_normalisation_length_and_colour_space(tmp_path):
+    gray = tiny_model("gmlp_s16_224", input_shape=(32, 32, 1))
+    images = np.random.default_rng(0).normal(size=(4, 32, 32, 1)).astype("float32")
+    run = dict(eval_data=images, latency_runs=1, threads=(1,), progress=False)
+    with pytest.raises(export.ExportError, match=r"`mean` has 3 value\(s\) \(the registry's .*1-channel images"):
+        export.export_model(gray, tmp_path / "a", "float32", **run)
+    with pytest.raises(export.ExportError, match="`std` has 2 value\\(s\\) but the model takes 1-channel"):
+        export.export_model(gray, tmp_path / "a", "float32", mean=[0.5], std=[0.5, 0.5], **run)
+    for bad, message in (([0.0], "`std` must be > 0"), ([float("nan")], "`std` must be finite")):
+        with pytest.raises(export.ExportError, match=message):
+            export.export_model(gray, tmp_path / "a", "float32", mean=[0.5], std=bad, **run)
+    assert not (tmp_path / "a").exists()
+    export.export_model(gray, tmp_path / "g", "float32", mean=[0.5], std=[0.25], **run)
+    sidecar = json.loads((tmp_path / "g" / "gmlp_s16_224_float32.json").read_text())["input"]
+    assert sidecar["color"] == "GRAYSCALE" and sidecar["channels"] == 1
+    assert sidecar["normalization"]["mean"] == [0.5] and sidecar["normalization"]["std"] == [0.25]
+    raw, _ = read_metadata((tmp_path / "g" / "gmlp_s16_224_float32.tflite").read_bytes())
+    assert b"GRAYSCALE image" in raw and b"RGB" not in raw
+    rgba = tiny_model("gmlp_s16_224", input_shape=(32, 32, 4))
+    summary = export.export_model(rgba, tmp_path / "c", "float32", mean=[0.5] * 4, std=[0.5] * 4,
+                                  **{**run, "eval_data": np.zeros((2, 32, 32, 4), np.float32)})
+    assert json.loads((tmp_path / "c" / "gmlp_s16_224_float32.json").read_text())["input"]["color"] == "UNKNOWN"
+    assert "RGB (3) and GRAYSCALE (1) only" in summary["results"][0]["notes"][0]
+
+
+def test_feature_model_and_path_names_refused(tmp_path):
+    import keras_mlp
+    features = keras_mlp.create_model("mixer_s16_224", image_size=16, include_top=False, pooling=None)
+    with pytest.raises(export.ExportError, match=r"one 2-D \(batch, classes\) output; this model's output is"):
+        export.export_model(features, tmp_path / "f", "float32", eval_data=np.zeros((2, 16, 16, 3), np.float32))
+    model = tiny_model("mixer_s16_224")
+    for name in ("../../escaped", "a/b", "..", "a\\b"):
+        with pytest.raises(export.ExportError, match="plain file-name stem"):
+            export.export_model(model, tmp_path / "n" / "out", "float32", name=name,
+                                eval_data=np.zeros((2, 32, 32, 3), np.float32))
+    with pytest.raises(export.ExportError, match="`num_eval` must be a positive integer, got 0"):
+        export.export_model(model, tmp_path / "n" / "out", "float32", num_eval=0,
+                            eval_data=np.zeros((2, 32, 32, 3), np.float32))
+    assert not (tmp_path / "n").exists() and not (tmp_path / "f").exists()
+
+
 def test_qat_transfers_exactly_and_converts_to_full_int8(data):
     from export.qat import quantization_aware_training
     model = randomised("mixer_s16_224")
@@ -110,6 +212,17 @@ def test_qat_transfers_exactly_and_converts_to_full_int8(data):
     assert float_compute_ops(flatbuffer) == {} and "GELU" in export.op_histogram(flatbuffer)
     report = export.check_parity(model, flatbuffer, images, labels, mode="qat")
     assert report.cosine > 0.98, report
+
+
+def test_qat_transfer_check_is_relative_to_the_logit_scale(data):
+    from export.qat import quantization_aware_training
+    model = randomised("mixer_s16_224")
+    for v in model.weights:
+        if v.path.startswith("head"):
+            v.assign(v.numpy() * 3e4)  # logits ~1e4: float32 rounding alone differs by ~1e-3
+    images, labels = data
+    _, info = quantization_aware_training(model, images[:16], labels[:16], images[:8], epochs=1, progress=False)
+    assert 1e-4 < info["transfer_max_abs"] <= info["transfer_tolerance"] < 1e-4 * 1e5, info
 
 
 @pytest.mark.slow

@@ -60,6 +60,46 @@ def test_class_count_mismatch(tmp_path, capsys):
     run_bad([path, "--data", "digits"], tmp_path / "out", capsys, "10 classes")
 
 
+@pytest.mark.parametrize("extra, expected", [
+    (["--std", "0", "0", "0"], "`std` must be > 0"),
+    (["--mean", "nan", "0.5", "0.5"], "`mean` must be finite"),
+    (["--mean", "0.5", "--std", "0.5", "0.5"], "`mean` has 1 value(s) but the model takes 3-channel images"),
+    (["--threshold", "float32.bogus=1"], "Unknown threshold float32.bogus: the keys are max_abs"),
+    (["--threshold", "int8.agrement=0.9"], "Unknown threshold int8.agrement"),
+    (["--threshold", "float32.agreement=1.5"], "out of range: use a fraction in [0, 1]"),
+    (["--threshold", "int4.agreement=0.9"], "unknown mode 'int4'"),
+])
+def test_bad_normalisation_and_thresholds(tmp_path, capsys, saved, extra, expected):
+    run_bad([saved, "--data", "digits", "--modes", "float32", *extra], tmp_path / "out", capsys, expected)
+
+
+@pytest.mark.parametrize("flag", ["--num-eval", "--num-calibration", "--latency-runs", "--qat-epochs", "--threads"])
+def test_counts_must_be_positive(tmp_path, capsys, saved, flag):
+    with pytest.raises(SystemExit) as exit_:
+        main([str(saved), "--data", "digits", flag, "0", "--out", str(tmp_path / "out")])
+    assert exit_.value.code == 2 and f"argument {flag}: '0': use a positive integer" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_failed_mode_exits_1_with_the_report(tmp_path, capsys, saved, monkeypatch):
+    import export.pipeline
+    real = export.pipeline.to_tflite
+
+    def failing(model, mode, *args, **kwargs):
+        if mode == "dynamic":
+            raise RuntimeError("boom")
+        return real(model, mode, *args, **kwargs)
+    monkeypatch.setattr(export.pipeline, "to_tflite", failing)
+    out = tmp_path / "out"
+    assert main([str(saved), "--data", "digits", "--modes", "float32,dynamic", "--out", str(out), "--quiet",
+                 "--num-eval", "20", "--latency-runs", "1", "--threads", "1"]) == 1
+    captured = capsys.readouterr()
+    assert "REJECTED dynamic" in captured.err and "Traceback" not in captured.err
+    assert "conversion failed: RuntimeError: boom" in captured.out  # report.md printed
+    assert (out / "mixer_s16_224_float32.tflite").exists() and (out / "mixer_s16_224_labels.txt").exists()
+    assert json.loads((out / "report.json").read_text())["num_eval"] == 20
+
+
 def test_cli_exports_and_gates(tmp_path, capsys, saved):
     out = tmp_path / "out"
     code = main([str(saved), "--data", "digits", "--modes", "float32,dynamic", "--out", str(out), "--quiet",
