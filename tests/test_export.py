@@ -116,6 +116,23 @@ def test_compare_fails_non_finite_logits_and_refuses_a_broken_float_model():
         export.parity.compare(np.full((5, 3), np.nan), reference[:5], None, "float32")
 
 
+def test_qat_is_gated_on_accuracy_when_labels_are_known():
+    # Fine-tuning fixed 10 of the float model's 100 errors: agreement 90%, accuracy 80% -> 90%.
+    labels = np.zeros(100, int)
+    reference = np.tile(np.array([[1.0, 0.0]]), (100, 1))
+    reference[:20] = [0.0, 1.0]
+    logits = reference.copy()
+    logits[:10] = [1.0, 0.0]
+    assert export.parity.compare(reference, logits, labels, "qat").passed
+    assert not export.parity.compare(reference, logits, labels, "int8").passed  # PTQ: the same model, 98% agreement
+    unlabelled = export.parity.compare(reference, logits, None, "qat")
+    assert unlabelled.failures == ["top-1 agreement 90.00% < 98.00%"]
+    assert not export.parity.compare(reference, logits, labels, "qat", {"agreement": 0.95}).passed  # asked for
+    worse = reference.copy()
+    worse[20:22] = [0.0, 1.0]  # 2 points below float
+    assert export.parity.compare(reference, worse, labels, "qat").failures[0].startswith("accuracy 78.00%")
+
+
 @pytest.mark.parametrize("thresholds, message", [
     ({"float32": {"bogus": 1}}, r"Unknown threshold float32.bogus: the keys are max_abs, mean_abs"),
     ({"int8": {"agrement": 0.9}}, r"Unknown threshold int8.agrement"),
