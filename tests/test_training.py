@@ -51,8 +51,13 @@ def test_short_run_writes_work_dir(tmp_path, capsys):
     assert results["steps"] == 11 and results["replicas"] == 1 and 0 <= results["test_top1"] <= 1
     assert {"config.json", "history.csv", "model.keras", "checkpoints", "logs"} <= set(os.listdir(work))
     assert os.listdir(work / "logs" / "train")
-    # The same command again continues the finished run instead of refusing it.
+    # The same command again continues the finished run instead of refusing it, and says that it is finished.
     assert cli.main(["--work-dir", str(work), *TINY]) == 0
+    out = capsys.readouterr().out
+    assert "has already trained all 11 steps (1 epoch)" in out and "Resuming" not in out
+    again = json.loads((work / "results.json").read_text())
+    assert again["train_seconds"] == results["train_seconds"] and again["session_train_seconds"] == 0
+    assert again["images_per_second"] is None and "training %.1f s in earlier runs" % results["train_seconds"] in out
     # A different config is refused and the work dir is left as it was.
     before = (work / "config.json").read_text()
     assert cli.main(["--work-dir", str(work), *TINY, "--lr", "0.1"]) == 2
@@ -83,6 +88,7 @@ def test_short_run_writes_work_dir(tmp_path, capsys):
     (["--set", "label_smoothing=1.5"], r"`label_smoothing` must be in \[0, 1\), got 1.5"),
     (["--set", "optimizer=sgd"], r"`optimizer` must be one of \"adamw\", \"lamb\", got 'sgd'"),
     (["--model", "gmlp_ti16_224"], r"Unknown argument\(s\) \['channels_mlp_dim', 'tokens_mlp_dim'\] for gmlp"),
+    (["--strategy", "tpu"], r"--strategy tpu found no TPU \(ValueError: .*\)\. Run on a TPU VM, or set TPU_NAME"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, args, message):
     work = tmp_path / "run"
@@ -257,3 +263,92 @@ def test_load_dataset_shuffles_with_a_fixed_seed_and_the_variants_preprocessing(
     np.testing.assert_array_equal(images, next(iter(trainer_view))[0].numpy())
     default = next(iter(load_dataset(str(root), "test", **{**load, "interpolation": "bilinear"})))[0].numpy()
     assert not np.array_equal(images, default)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("not json", r"TF_CONFIG is not JSON \(Expecting value.*it starts 'not json'\)\. Set it as TF_CONFIG='\{\"cluster"),
+    ("{}", r'TF_CONFIG has no "cluster"'),
+    ("[1]", r'TF_CONFIG has no "cluster"'),
+    ('{"task": {"type": "worker", "index": 0}}', r'TF_CONFIG has no "cluster"'),
+    ('{"cluster": {"worker": ["localhost:1"]}}', r'TF_CONFIG\'s "task" \(missing\) is not a task of its cluster'),
+    ('{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 1}}', r'"index": 1\}\) is not a'),
+    ('{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "chief", "index": 0}}', r"cluster \(jobs: worker\)"),
+])
+def test_bad_tf_config_exits_2_and_writes_nothing(tmp_path, capsys, monkeypatch, value, message):
+    import re
+
+    monkeypatch.setenv("TF_CONFIG", value)
+    work = tmp_path / "run"
+    for strategy in ("auto", "multiworker"):
+        assert cli.main(["--work-dir", str(work), *TINY, "--strategy", strategy]) == 2
+        err = capsys.readouterr().err
+        assert re.search(message, err) and "unset it" in err and "Traceback" not in err
+    assert not work.exists()
+
+
+def test_image_folder_bad_files_are_named_before_anything_is_written(tmp_path, capsys):
+    root = _image_folder(tmp_path / "pets")
+    (root / "cat" / "._0.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # hidden: skipped
+    (root / "dog" / "notes.txt").write_text("not an image, not listed")
+    assert dataset_info(str(root)).num_train == 16
+    (root / "dog" / "x.webp").write_bytes(b"RIFF\x00\x00\x00\x00WEBPVP8 ")  # a format decode_image reads
+    assert dataset_info(str(root)).num_train + dataset_info(str(root)).num_test == 21
+    (root / "cat" / "corrupt.jpg").write_text("notanimage")
+    with pytest.raises(ValueError, match=r"corrupt.jpg is not a JPEG, PNG, GIF, BMP or WebP image \(it starts with "
+                                         r"b'notanima'\)\. Replace it"):
+        dataset_info(str(root))
+    work = tmp_path / "run"
+    assert cli.main(["--work-dir", str(work), *TINY, "--dataset", str(root), "--batch-size", "8"]) == 2
+    assert str(root / "cat" / "corrupt.jpg") in capsys.readouterr().err and not work.exists()
+    (root / "cat" / "corrupt.jpg").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"corrupt.jpg is not a JPEG.*\(it is empty\)"):
+        dataset_info(str(root))
+    (root / "cat" / "corrupt.jpg").unlink()
+    (root / "cat" / "scan.TIFF").write_bytes(b"II*\x00")
+    with pytest.raises(ValueError, match=r"scan.TIFF are in a format tf.io.decode_image cannot read. Convert them"):
+        dataset_info(str(root))
+    (root / "cat" / "scan.TIFF").unlink()
+    for f in (root / "cat").iterdir():
+        f.unlink()
+    with pytest.raises(ValueError, match=r"Class folder '.*cat' holds no images \(empty\)"):
+        dataset_info(str(root))
+
+
+def test_image_folder_with_one_class_is_refused(tmp_path, capsys):
+    root = _image_folder(tmp_path / "pets", ("cat",))
+    work = tmp_path / "run"
+    assert cli.main(["--work-dir", str(work), *TINY, "--dataset", str(root), "--batch-size", "8"]) == 2
+    err = capsys.readouterr().err
+    assert f"has one class folder, {root / 'cat'}/; a classifier needs at least 2 classes" in err
+    assert not work.exists()
+
+
+def test_tfds_import_and_download_failures_are_clear(tmp_path, capsys, monkeypatch):
+    import importlib
+    import sys
+
+    import tensorflow_datasets as tfds
+
+    from training.data import DataUnavailableError, _tfds_builder
+
+    importlib.import_module("importlib_resources")  # tfds imports it lazily when preparing; setup.cfg installs it
+
+    class Builder:
+        def __init__(self, error):
+            self.error = error
+
+        def download_and_prepare(self):
+            raise self.error
+
+    for error, message in [(ModuleNotFoundError("No module named 'etils_x'", name="etils_x"),
+                            r"tensorflow_datasets cannot run here.*etils_x.*\(pip install etils_x, or reinstall"),
+                           (ConnectionError("Name or service not known"),
+                            r"Downloading 'cifar10' into .* failed \(ConnectionError: Name or service not known\)")]:
+        monkeypatch.setattr(tfds, "builder", lambda name, data_dir, error=error: Builder(error))
+        with pytest.raises(DataUnavailableError, match=message):
+            _tfds_builder("cifar10", str(tmp_path), download=True)
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)
+    work = tmp_path / "run"
+    assert cli.main(["--work-dir", str(work), *TINY, "--dataset", "cifar10", "--download"]) == 2
+    err = capsys.readouterr().err
+    assert "tensorflow_datasets cannot run here" in err and "Traceback" not in err and not work.exists()

@@ -6,8 +6,9 @@
     keras-mlp-train --model gmlp_ti16_224 --dataset cifar10 --download --image-size 32 --set model.patch_size=4
 
 Bad input (unknown model, dataset or recipe, a config value of the wrong type or one that does not apply, data
-absent offline, batch not divisible by the replicas, image size not a multiple of the patch, a work directory
-holding another config, a corrupt checkpoint, a NaN loss) prints one message and exits with status 2.
+absent offline, an image folder with fewer than 2 classes or a file that is not an image, a malformed TF_CONFIG,
+no TPU for --strategy tpu, batch not divisible by the replicas, image size not a multiple of the patch, a work
+directory holding another config, a corrupt checkpoint, a NaN loss) prints one message and exits with status 2.
 """
 from __future__ import annotations
 

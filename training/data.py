@@ -22,7 +22,9 @@ import keras_mlp
 from training.augment import Augmenter, element_seed, random_resized_crop
 
 DIGITS_SPLIT_SEED = 0
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")  # what tf.io.decode_image reads
+# Image files tf.io.decode_image cannot read: refused by name rather than skipped (other files are ignored).
+UNREADABLE_EXTENSIONS = (".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm", ".heic", ".heif", ".avif", ".ico", ".svg")
 KNOWN_TFDS = ("cifar10", "cifar100", "imagenette", "oxford_flowers102", "imagenet2012")
 _TEST_SPLITS = ("test", "validation", "val")
 
@@ -62,9 +64,10 @@ def _folder_files(root: str, split: str) -> tuple[list[str], list[int], tuple[st
     split_dirs = {s: os.path.join(root, s) for s in ("train", *_TEST_SPLITS) if os.path.isdir(os.path.join(root, s))}
     base = split_dirs.get("train", root)
     classes = tuple(sorted(d for d in os.listdir(base) if os.path.isdir(os.path.join(base, d))))
-    if not classes:
-        raise ValueError(f"Image folder {root!r} has no class sub-folders. Lay it out as root/<class>/*.jpg or "
-                         "root/{train,test}/<class>/*.jpg.")
+    if len(classes) < 2:
+        found = f"one class folder, {os.path.join(base, classes[0])}/" if classes else "no class sub-folders"
+        raise ValueError(f"Image folder {base!r} has {found}; a classifier needs at least 2 classes. Lay it out as "
+                         "root/<class>/*.jpg or root/{train,test}/<class>/*.jpg with a folder per class.")
 
     def listing(folder):
         present = {d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d))}
@@ -78,7 +81,18 @@ def _folder_files(root: str, split: str) -> tuple[list[str], list[int], tuple[st
                              "layout (stratified 80/20 split).")
         files, labels = [], []
         for label, cls in enumerate(classes):
-            names = sorted(f for f in os.listdir(os.path.join(folder, cls)) if f.lower().endswith(IMAGE_EXTENSIONS))
+            entries = sorted(os.listdir(os.path.join(folder, cls)))
+            unreadable = [f for f in entries if f.lower().endswith(UNREADABLE_EXTENSIONS)]
+            if unreadable:
+                more = f" and {len(unreadable) - 1} more" if len(unreadable) > 1 else ""
+                raise ValueError(f"{os.path.join(folder, cls, unreadable[0])}{more} are in a format tf.io.decode_image "
+                                 f"cannot read. Convert them to one of {', '.join(IMAGE_EXTENSIONS)}, or move them "
+                                 "out of the folder.")
+            names = [f for f in entries if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
+            if not names:
+                found = f"found {', '.join(entries[:3])}{', ...' if len(entries) > 3 else ''}" if entries else "empty"
+                raise ValueError(f"Class folder {os.path.join(folder, cls)!r} holds no images ({found}). Add "
+                                 f"{', '.join(IMAGE_EXTENSIONS)} files, or remove the folder.")
             files += [os.path.join(folder, cls, f) for f in names]
             labels += [label] * len(names)
         return files, labels
@@ -94,6 +108,26 @@ def _folder_files(root: str, split: str) -> tuple[list[str], list[int], tuple[st
     return [files[i] for i in idx], [labels[i] for i in idx], classes
 
 
+def _image_format(head: bytes) -> str | None:
+    """The format of a file starting with `head` (its first 12 bytes), if tf.io.decode_image reads it."""
+    for magic, name in ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"),
+                        (b"GIF89a", "GIF"), (b"BM", "BMP")):
+        if head.startswith(magic):
+            return name
+    return "WebP" if head[:4] == b"RIFF" and head[8:12] == b"WEBP" else None
+
+
+def check_images(files: list[str]) -> None:
+    """Refuse, by name, the first file that is not a JPEG, PNG, GIF, BMP or WebP image (its first bytes only)."""
+    for path in files:
+        with open(path, "rb") as f:
+            head = f.read(12)
+        if _image_format(head) is None:
+            found = f"it starts with {head[:8]!r}" if head else "it is empty"
+            raise ValueError(f"{path} is not a JPEG, PNG, GIF, BMP or WebP image ({found}). Replace it with a valid "
+                             "image or move it out of the folder.")
+
+
 def _decode(path):
     return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
 
@@ -104,8 +138,14 @@ def _tfds_dir(data_dir: str | None) -> str:
 
 
 def _tfds_builder(name: str, data_dir: str | None, download: bool):
-    """The prepared tfds builder of `name`; fails fast (no network) when it is not prepared and not downloading."""
-    import tensorflow_datasets as tfds
+    """The prepared tfds builder of `name`; fails fast (no network) when it is not prepared and not downloading.
+
+    A module tfds needs but cannot import, and a failed download, are `DataUnavailableError`s saying so.
+    """
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as err:
+        raise _tfds_import_error(err) from err
 
     base = name.split("/")[0].split(":")[0]
     if base not in tfds.list_builders(with_community_datasets=False):
@@ -119,10 +159,26 @@ def _tfds_builder(name: str, data_dir: str | None, download: bool):
             f"Dataset {name!r} is not prepared under {root}. Pass --download (download=True) to fetch it with "
             f"tfds{manual}, or --data-dir pointing at a prepared tensorflow_datasets directory, or use the "
             "offline dataset 'digits'.")
-    builder = tfds.builder(name, data_dir=data_dir)
-    if download:
-        builder.download_and_prepare()
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+        if download:
+            builder.download_and_prepare()
+    except ImportError as err:  # tfds imports some modules lazily, on first use
+        raise _tfds_import_error(err) from err
+    except OSError as err:  # requests' ConnectionError and HTTPError are OSErrors
+        raise DataUnavailableError(
+            f"Downloading {name!r} into {root} failed ({type(err).__name__}: {str(err).splitlines()[0][:200]}). "
+            "Check the network and run again (tfds resumes), or prepare the dataset on a machine with access and "
+            "pass --data-dir pointing at it.") from err
     return builder
+
+
+def _tfds_import_error(err: ImportError) -> DataUnavailableError:
+    missing = getattr(err, "name", None)
+    fix = f"pip install {missing.split('.')[0]}" if missing else "pip install -U tensorflow-datasets"
+    return DataUnavailableError(f"tensorflow_datasets cannot run here ({type(err).__name__}: {err}). Install what "
+                                f"it needs ({fix}, or reinstall keras-mlp: pip install -e .), or use 'digits' or an "
+                                "image folder.")
 
 
 def _tfds_split(builder, split: str) -> str:
@@ -136,12 +192,17 @@ def _tfds_split(builder, split: str) -> str:
 
 
 def dataset_info(name: str, *, data_dir: str | None = None, download: bool = False) -> DatasetInfo:
-    """Classes and split sizes of `name` ("digits", an image folder, or a prepared tfds dataset)."""
+    """Classes and split sizes of `name` ("digits", an image folder, or a prepared tfds dataset).
+
+    An image folder's files are checked here (first bytes only), so a file that is not an image is named before
+    anything is trained or written.
+    """
     if name == "digits":
         return DatasetInfo("digits", 10, tuple(str(i) for i in range(10)), 1437, 360)
     if os.path.isdir(name):
         train, _, classes = _folder_files(name, "train")
         test, _, _ = _folder_files(name, "test")
+        check_images(train + test)
         return DatasetInfo(os.path.basename(os.path.normpath(name)), len(classes), classes, len(train), len(test))
     builder = _tfds_builder(name, data_dir, download)
     label = builder.info.features["label"]

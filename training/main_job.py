@@ -35,8 +35,7 @@ def summary(results: dict) -> str:
     lines = [f"{results['model']} on {results['dataset']}: held-out top-1 {results['test_top1']:.2%} "
              f"({round(results['test_top1'] * n)}/{n}), top-5 {results['test_top5']:.2%}, "
              f"loss {results['test_loss']:.4f}",
-             f"training {results['train_seconds']:.1f} s ({results['images_per_second'] or 0:.0f} images/s, "
-             f"{results['strategy']} x{results['replicas']}), total {results['total_seconds']:.1f} s"]
+             _timing(results)]
     exported = results.get("export")
     if exported:
         lines.append("export (" + ("all passed" if exported["passed"] else "SOME REJECTED") + "): " + ", ".join(
@@ -44,6 +43,19 @@ def summary(results: dict) -> str:
             for mode, p in exported["parity"].items()) + f"; report {exported['report_md']}")
     lines.append(f"work dir: {os.path.dirname(results['model_path']) or '.'}")
     return "\n".join(lines)
+
+
+def _timing(results: dict) -> str:
+    """Training time of the work dir (all runs) apart from this run's share and its wall time."""
+    trained, this_run = results["train_seconds"], results["session_train_seconds"]
+    wall = f"this run {results['total_seconds']:.1f} s wall"
+    if not results["images_per_second"]:
+        return f"training {trained:.1f} s in earlier runs (all {results['steps']} steps were done); {wall}"
+    speed = f"{results['images_per_second']:.0f} images/s, {results['strategy']} x{results['replicas']}"
+    if results.get("resumed_at_step"):
+        return (f"training {trained:.1f} s in all runs, {this_run:.1f} s of it in this one from step "
+                f"{results['resumed_at_step']} ({speed}); {wall}")
+    return f"training {trained:.1f} s ({speed}); {wall}"
 
 
 def _check_modes(modes: str) -> None:

@@ -5,8 +5,9 @@ Keras 3 `Model.fit` fails under MultiWorkerMirroredStrategy (keras-team/keras#20
 gradients, the gradients are summed across replicas, clipped by global norm once, and applied by the Keras
 optimizer; `strategy.reduce` gives the step's loss. The same code runs on one device, Mirrored, MultiWorker
 and TPU strategies. Data order and augmentation depend only on (seed, epoch, position) and the checkpoint
-holds model, optimizer (with EMA), step and training time, so a killed run resumes where its last checkpoint
-was taken; with `deterministic` (op determinism) the result is bit-identical to an uninterrupted run.
+holds model, optimizer (with EMA), step, training time and the epoch's running loss/accuracy sums, so a
+killed run resumes where its last checkpoint was taken, with the same history.csv; with `deterministic` (op
+determinism) the result is bit-identical to an uninterrupted run.
 """
 from __future__ import annotations
 
@@ -134,15 +135,19 @@ class Trainer:
             self.optimizer.build(self.model.trainable_variables)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")
-        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step,
-                                              train_seconds=self.seconds)
+        # Loss sum, accuracy sum and step count of the checkpoint's epoch so far: a resumed epoch's history row is
+        # the uninterrupted one. Optional on restore (checkpoints written before it lack it: count 0).
+        self.epoch_sums = tf.Variable([0.0, 0.0, 0.0], dtype=tf.float64, trainable=False, name="epoch_sums")
+        core = dict(model=self.model, optimizer=self.optimizer, step=self.step, train_seconds=self.seconds)
+        self.checkpoint = tf.train.Checkpoint(**core, epoch_sums=self.epoch_sums)
         ckpt_dir = os.path.join(work_dir, "checkpoints")
         self.reader = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=config.keep_checkpoints)
         self.scratch = None if self.chief else os.path.join(work_dir, f".worker-{task()[1]}")
         self.writer = self.reader if self.chief else tf.train.CheckpointManager(
             self.checkpoint, os.path.join(self.scratch, "checkpoints"), max_to_keep=1)
         workdir.prepare_work_dir(work_dir, config, overwrite=overwrite and not continuing, chief=self.chief)
-        self.start_step = workdir.restore(self.checkpoint, self.reader) if continuing else 0
+        self.start_step = workdir.restore(tf.train.Checkpoint(**core), self.reader,
+                                          optional=tf.train.Checkpoint(epoch_sums=self.epoch_sums)) if continuing else 0
         self._train_step = self._make_train_step()
         self._predict = tf.function(lambda x: tf.cast(self.model(x, training=False), tf.float32),
                                     reduce_retracing=True)
@@ -230,10 +235,14 @@ class Trainer:
         summary = tf.summary.create_file_writer(logs) if self.chief else tf.summary.create_noop_writer()
         step = self.start_step
         history = workdir.read_history(self.work_dir, step // spe) if self.chief else []
-        images_seen, session_start = 0, time.perf_counter()
+        images_seen, seconds_before = 0, float(self.seconds.numpy())
         test_ds = self.test_data()
-        if self.chief and step:
-            print(f"Resuming {self.work_dir} at step {step}/{self.total_steps} (epoch {step // spe + 1}).")
+        if self.chief and step >= self.total_steps:
+            print(f"{self.work_dir} has already trained all {self.total_steps} steps ({config.epochs} epoch"
+                  f"{'s' * (config.epochs != 1)}): evaluating the saved weights again.")
+        elif self.chief and step:
+            print(f"Resuming {self.work_dir} at step {step}/{self.total_steps} (epoch {step // spe + 1}/"
+                  f"{config.epochs}).")
         while step < self.total_steps:
             epoch, first = divmod(step, spe)
             iterator = self._train_data(epoch, first, 1)
@@ -241,15 +250,16 @@ class Trainer:
                                       stateful_metrics=["lr", "test_top1"])
             if self.chief and config.verbose:
                 print(f"Epoch {epoch + 1}/{config.epochs}")
-            losses, accs, start = [], [], time.perf_counter()  # `seconds` counts training steps only
+            # Sums of this epoch's step loss and accuracy, restored with the step when resuming mid-epoch.
+            sums = [float(v) for v in self.epoch_sums.numpy()] if first else [0.0, 0.0, 0.0]
+            start = time.perf_counter()  # `seconds` counts training steps only
             for index in range(first, spe):
                 loss, acc = (float(v) for v in self._train_step(iterator))
                 if not np.isfinite(loss):
                     raise NaNLossError(self._nan_message(step, loss))
                 step += 1
                 images_seen += config.batch_size
-                losses.append(loss)
-                accs.append(acc)
+                sums = [sums[0] + loss, sums[1] + acc, sums[2] + 1]
                 lr = float(self.optimizer.learning_rate)
                 with summary.as_default(step=step):
                     scalar("loss", loss)
@@ -257,12 +267,13 @@ class Trainer:
                     scalar("learning_rate", lr)
                 if step % config.checkpoint_every == 0 or step == self.total_steps:
                     self.seconds.assign_add(time.perf_counter() - start)
+                    self.epoch_sums.assign(sums)
                     self._save(step)
                     start = time.perf_counter()
                 bar.update(index + 1, [("loss", loss), ("acc", acc), ("lr", lr)])
             if step != self.total_steps:
                 self.seconds.assign_add(time.perf_counter() - start)
-            row = {"epoch": epoch, "step": step, "loss": float(np.mean(losses)), "accuracy": float(np.mean(accs)),
+            row = {"epoch": epoch, "step": step, "loss": sums[0] / sums[2], "accuracy": sums[1] / sums[2],
                    "test_loss": "", "test_top1": "", "test_top5": "", "lr": lr}
             if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
                 metrics = evaluate(self.model, test_ds, self._predict)
@@ -278,7 +289,7 @@ class Trainer:
             if self.chief:
                 workdir.write_history(self.work_dir, history)
         summary.flush()
-        return self._finish(images_seen, time.perf_counter() - session_start)
+        return self._finish(images_seen, float(self.seconds.numpy()) - seconds_before)
 
     def _nan_message(self, step: int, loss: float) -> str:
         latest = self.reader.latest_checkpoint
@@ -288,6 +299,7 @@ class Trainer:
                 "--set clip_norm=1.0, and rerun with --resume (or --overwrite to start again).")
 
     def _finish(self, images_seen: int, session_seconds: float) -> dict:
+        """Evaluate, save model and results; `session_seconds` is this run's share of the training time."""
         config = self.config
         if config.use_ema:
             self.optimizer.finalize_variable_values(self.model.trainable_variables)
@@ -296,8 +308,9 @@ class Trainer:
             "model": config.model, "dataset": self.info.name, "test_top1": metrics["top1"],
             "test_top5": metrics["top5"], "test_loss": metrics["loss"], "test_examples": metrics["examples"],
             "epochs": config.epochs, "steps": self.total_steps, "global_batch_size": config.batch_size,
-            "train_seconds": float(self.seconds.numpy()),
-            "images_per_second": images_seen / session_seconds if images_seen else None,
+            "train_seconds": float(self.seconds.numpy()),  # training steps of every run of this work dir
+            "resumed_at_step": self.start_step, "session_train_seconds": session_seconds,
+            "images_per_second": images_seen / session_seconds if images_seen else None,  # this run's
             "strategy": strategy_name(self.strategy), "replicas": self.strategy.num_replicas_in_sync,
             "params": int(self.model.count_params()), "deterministic": config.deterministic,
             "weights_sha256": weights_digest(self.model),

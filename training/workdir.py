@@ -1,7 +1,7 @@
 """The work directory of a run: resolved config, checkpoints, TensorBoard logs, CSV history, model, results.
 
     work_dir/config.json      resolved TrainConfig (a different one is refused unless --resume/--overwrite)
-    work_dir/checkpoints/     tf.train.CheckpointManager: model + optimizer (+ EMA) + step, every N steps
+    work_dir/checkpoints/     tf.train.CheckpointManager: model, optimizer (+ EMA), step, time, epoch sums
     work_dir/logs/            TensorBoard (tf.summary) scalars
     work_dir/history.csv      one row per epoch
     work_dir/model.keras      the final model;  work_dir/results.json  held-out metrics and timings
@@ -75,13 +75,16 @@ def prepare_work_dir(work_dir: str, config: TrainConfig, *, overwrite: bool = Fa
     write_atomic(os.path.join(work_dir, CONFIG), config.to_json() + "\n")
 
 
-def restore(checkpoint, manager) -> int:
-    """Restore the latest checkpoint of `manager` into `checkpoint`; the step restored (0 if none)."""
+def restore(checkpoint, manager, optional=None) -> int:
+    """Restore the latest checkpoint of `manager` into `checkpoint` (every object must be found) and `optional`
+    (what is found); the step restored (0 if none)."""
     latest = manager.latest_checkpoint
     if latest is None:
         return 0
     try:
-        checkpoint.restore(latest).assert_existing_objects_matched()
+        checkpoint.restore(latest).assert_existing_objects_matched().expect_partial()  # `optional`'s values aside
+        if optional is not None:
+            optional.restore(latest).expect_partial()
     except Exception as err:  # DataLossError, NotFoundError, AssertionError, ...: all mean "unusable"
         files = ", ".join(sorted(glob.glob(latest + ".*"))) or latest
         raise CorruptCheckpointError(
