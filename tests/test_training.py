@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -203,6 +204,30 @@ def test_main_job_trains_then_exports_with_parity(tmp_path, capsys, monkeypatch)
     assert set(results["export"]["files"]) == {"float32", "float16"} and results["export"]["passed"]
     assert results["export"]["parity"]["float32"]["agreement"] == 1.0
     assert "held-out top-1" in out and "export (all passed): float32" in out and results["total_seconds"] > 0
+
+
+def test_main_job_reports_a_mode_whose_conversion_fails(tmp_path, capsys, monkeypatch):
+    import export.pipeline
+
+    real = export.pipeline.to_tflite
+
+    def failing_float16(model, mode, *args, **kwargs):
+        if mode == "float16":
+            raise RuntimeError("converter crashed")
+        return real(model, mode, *args, **kwargs)
+
+    monkeypatch.setattr(export.pipeline, "to_tflite", failing_float16)
+    work = tmp_path / "run"
+    args = [a for a in TINY if a not in ("--export", "none")]
+    assert cli.main(["--work-dir", str(work), *args, "--export", "float32,float16"]) == 1
+    out = capsys.readouterr().out
+    assert "export (SOME REJECTED): float32 " in out and "float16 conversion failed REJECTED" in out
+    exported = json.loads((work / "results.json").read_text())["export"]
+    parity, results_files = exported["parity"], exported["files"]
+    assert parity["float32"]["passed"] and parity["float16"]["tflite_accuracy"] is None
+    assert parity["float16"]["failures"] == ["conversion failed: RuntimeError: converter crashed"]
+    files = sorted(p.name for p in (work / "export").glob("*.tflite"))
+    assert (work / "export" / "report.md").exists() and files == [Path(results_files["float32"]).name]
 
 
 def _image_folder(root, classes=("cat", "dog"), per_class=10):

@@ -39,7 +39,8 @@ def summary(results: dict) -> str:
     exported = results.get("export")
     if exported:
         lines.append("export (" + ("all passed" if exported["passed"] else "SOME REJECTED") + "): " + ", ".join(
-            f"{mode} {p['tflite_accuracy']:.2%}" + ("" if p["passed"] else " REJECTED")
+            f"{mode} " + ("conversion failed" if p["tflite_accuracy"] is None else f"{p['tflite_accuracy']:.2%}")
+            + ("" if p["passed"] else " REJECTED")
             for mode, p in exported["parity"].items()) + f"; report {exported['report_md']}")
     lines.append(f"work dir: {os.path.dirname(results['model_path']) or '.'}")
     return "\n".join(lines)
@@ -90,5 +91,7 @@ def export(trainer: Trainer, out_dir: str) -> dict:
         raise UsageError(f"Export failed: {err}") from err
     return {"passed": summary["passed"], "float_top1": summary["float_accuracy"], "files": summary["files"],
             "rejected": summary["rejected"], "report_md": os.path.join(out_dir, "report.md"),
-            "parity": {r["mode"]: {k: r["parity"][k] for k in ("tflite_accuracy", "agreement", "max_abs", "cosine")}
-                       | {"passed": r["passed"], "size_bytes": r["size_bytes"]} for r in summary["results"]}}
+            "parity": {r["mode"]: {k: (r["parity"] or {}).get(k)  # None: the conversion failed, see "failures"
+                                   for k in ("tflite_accuracy", "agreement", "max_abs", "cosine")}
+                       | {"passed": r["passed"], "size_bytes": r.get("size_bytes"), "failures": r["failures"]}
+                       for r in summary["results"]}}
