@@ -59,9 +59,19 @@ def as_arrays(data, spec, limit: int | None = None) -> tuple[np.ndarray, np.ndar
     return images, (np.concatenate(labels)[: len(images)].astype(np.int64) if labels else None)
 
 
-def check_out_dir(out_dir: str) -> str:
-    """Create `out_dir` if needed and prove it writable, else `ExportError`."""
+def check_out_dir(out_dir: str, create: bool = True) -> str:
+    """Create `out_dir` if needed and prove it writable, else `ExportError`; with `create=False` only check that
+    it is, or can be made, a writable folder (the CLI's early check, so that bad input leaves no empty folder)."""
     out_dir = os.path.abspath(os.fspath(out_dir))
+    if not create:
+        existing = out_dir
+        while not os.path.exists(existing):
+            existing = os.path.dirname(existing)
+        if not (os.path.isdir(existing) and os.access(existing, os.W_OK | os.X_OK)):
+            raise ExportError(f"Output directory {out_dir!r} is not writable ({existing!r} is "
+                              f"{'not a folder' if not os.path.isdir(existing) else 'read-only'}). Pass --out to a "
+                              "directory you can write.")
+        return out_dir
     try:
         os.makedirs(out_dir, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".probe_"):
@@ -141,7 +151,7 @@ def convert_and_gate(model, mode: str, *, calibration, train_images, train_label
         from export.qat import quantization_aware_training
         flatbuffer, qat_info = quantization_aware_training(
             model, train_images, train_labels, calibration, epochs=qat_epochs, learning_rate=qat_learning_rate,
-            batch_size=qat_batch_size, progress=progress)
+            batch_size=qat_batch_size, progress=progress, signature_batch=batch_size)
     else:
         flatbuffer = to_tflite(model, mode, calibration, batch_size=batch_size, num_calibration=num_calibration,
                                progress=progress)

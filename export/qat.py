@@ -40,10 +40,11 @@ def check_qat_model(model) -> str:
 def quantization_aware_training(model, train_images: np.ndarray, train_labels: np.ndarray,
                                 calibration: np.ndarray, *, epochs: int = 3, learning_rate: float = 1e-4,
                                 batch_size: int = 32, seed: int = 0, progress: bool = True,
-                                timeout: float | None = None) -> tuple[bytes, dict]:
+                                timeout: float | None = None, signature_batch: int | None = 1) -> tuple[bytes, dict]:
     """Fine-tune a copy of `model` with fake quantisation and return (full-int8 flatbuffer, info dict).
 
-    `model` must be a keras_mlp model (its class rebuilds under tf_keras); it is not modified.
+    `model` must be a keras_mlp model (its class rebuilds under tf_keras); it is not modified. `signature_batch`
+    is the static batch of the file's signature (None: dynamic), as `to_tflite`'s `batch_size`.
     """
     cls = check_qat_model(model)
     if len(train_images) == 0:
@@ -53,7 +54,8 @@ def quantization_aware_training(model, train_images: np.ndarray, train_labels: n
         check_logits = np.asarray(model(check, training=False))
         job = {"class": cls, "config": model.get_config(), "epochs": int(epochs),
                "learning_rate": float(learning_rate), "batch_size": int(batch_size), "seed": int(seed),
-               "progress": bool(progress), "transfer_tolerance": transfer_tolerance(check_logits)}
+               "progress": bool(progress), "transfer_tolerance": transfer_tolerance(check_logits),
+               "signature_batch": signature_batch}
         with open(os.path.join(tmp, "job.json"), "w") as f:
             json.dump(job, f)
         np.savez(os.path.join(tmp, "weights.npz"), *model.get_weights())

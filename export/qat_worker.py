@@ -45,7 +45,7 @@ def main(folder: str) -> None:
     history = qat.fit(data["train_images"], data["train_labels"], batch_size=job["batch_size"],
                       epochs=job["epochs"], shuffle=True, verbose=2 if job["progress"] else 0)
     train_s = time.perf_counter() - start
-    spec = tf.TensorSpec([1, *data["check_images"].shape[1:]], tf.float32, name="images")
+    spec = tf.TensorSpec([job["signature_batch"], *data["check_images"].shape[1:]], tf.float32, name="images")
     serve = tf.function(lambda images: {"logits": qat(images, training=False)}, input_signature=[spec])
     with quantizable_layer_norms(qat):
         concrete = serve.get_concrete_function()

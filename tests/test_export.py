@@ -224,8 +224,10 @@ def test_qat_transfers_exactly_and_converts_to_full_int8(data):
     from export.qat import quantization_aware_training
     model = randomised("mixer_s16_224")
     images, labels = data
-    flatbuffer, info = quantization_aware_training(model, images, labels, images[:8], epochs=1, progress=False)
+    flatbuffer, info = quantization_aware_training(model, images, labels, images[:8], epochs=1, progress=False,
+                                                   signature_batch=None)  # as export_model(batch_size=None)
     assert info["transfer_max_abs"] <= 1e-5
+    assert export.parity.interpreter(flatbuffer).get_input_details()[0]["shape_signature"][0] == -1
     assert float_compute_ops(flatbuffer) == {} and "GELU" in export.op_histogram(flatbuffer)
     report = export.check_parity(model, flatbuffer, images, labels, mode="qat")
     assert report.cosine > 0.98, report
