@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             return gate(args, thresholds)
         from export.pipeline import check_out_dir, resolve_modes
         resolve_modes(args.modes)
-        check_out_dir(args.out)
+        check_out_dir(args.out, create=False)
         model = load_model(args.model)
         from export.pipeline import export_model, num_classes_of
         num_classes = num_classes_of(model)
