@@ -270,6 +270,22 @@ def test_image_folder_split_missing_a_class_folder(tmp_path, capsys):
     assert f"add {root / 'test' / 'b'}/" in capsys.readouterr().err and not work.exists()
 
 
+def test_image_folder_class_with_one_image(tmp_path):
+    root = _image_folder(tmp_path / "pets", per_class=1)
+    with pytest.raises(ValueError, match=r"pets/cat' holds 1 image; the 80/20 split .* at least 2 images per class"):
+        dataset_info(str(root))
+
+
+def test_rerun_without_export_removes_the_old_export(tmp_path):
+    work = tmp_path / "run"
+    args = [a for a in TINY if a not in ("--export", "none")]
+    assert cli.main(["--work-dir", str(work), *args, "--export", "float32"]) == 0
+    assert any((work / "export").glob("*.tflite"))
+    resumed = [a if a != "1" else "2" for a in TINY]  # --epochs 2, --export none
+    assert cli.main(["--work-dir", str(work), *resumed, "--resume"]) == 0
+    assert not (work / "export").exists()  # its files came from the weights before this run
+
+
 def test_load_dataset_shuffles_with_a_fixed_seed_and_the_variants_preprocessing(tmp_path):
     root = tmp_path / "pets"
     _image_folder(root / "train", per_class=40)  # class-sorted on disk: 40 cats, then 40 dogs

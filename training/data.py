@@ -103,6 +103,12 @@ def _folder_files(root: str, split: str) -> tuple[list[str], list[int], tuple[st
             raise ValueError(f"Image folder {root!r} has train/ but no test/ or val/ folder.")
         return (*listing(split_dirs["train"] if split == "train" else test_dir), classes)
     files, labels = listing(root)
+    counts = np.bincount(labels, minlength=len(classes))
+    if counts.min() < 2:
+        small = os.path.join(root, classes[int(counts.argmin())])
+        raise ValueError(f"Class folder {small!r} holds {counts.min()} image; the 80/20 split of the root/<class>/ "
+                         "layout needs at least 2 images per class. Add images, or lay it out as "
+                         "root/{train,test}/<class>/.")
     train, test = train_test_split(np.arange(len(files)), test_size=0.2, stratify=labels, random_state=0)
     idx = train if split == "train" else test
     return [files[i] for i in idx], [labels[i] for i in idx], classes

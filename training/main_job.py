@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 
 from keras_mlp.io import write_atomic
@@ -21,8 +22,11 @@ def run(config: TrainConfig, work_dir: str, *, resume: bool = False, overwrite: 
         _check_modes(config.export)
     trainer = Trainer(config, work_dir, resume=resume, overwrite=overwrite)
     results = trainer.run()
+    out_dir = os.path.join(work_dir, "export")
+    if trainer.chief and os.path.isdir(out_dir):
+        shutil.rmtree(out_dir)  # files of the weights before this run: never left beside the new model.keras
     if config.export != "none" and trainer.chief:
-        results["export"] = export(trainer, os.path.join(work_dir, "export"))
+        results["export"] = export(trainer, out_dir)
     results["total_seconds"] = time.perf_counter() - start
     if trainer.chief:
         write_atomic(os.path.join(work_dir, workdir.RESULTS), json.dumps(results, indent=2) + "\n")
