@@ -281,6 +281,8 @@ def test_rerun_without_export_removes_the_old_export(tmp_path):
     args = [a for a in TINY if a not in ("--export", "none")]
     assert cli.main(["--work-dir", str(work), *args, "--export", "float32"]) == 0
     assert any((work / "export").glob("*.tflite"))
+    assert cli.main(["--work-dir", str(work), *TINY, "--resume"]) == 0  # nothing new trained: the export stays
+    assert any((work / "export").glob("*.tflite"))
     resumed = [a if a != "1" else "2" for a in TINY]  # --epochs 2, --export none
     assert cli.main(["--work-dir", str(work), *resumed, "--resume"]) == 0
     assert not (work / "export").exists()  # its files came from the weights before this run

@@ -21,9 +21,10 @@ def run(config: TrainConfig, work_dir: str, *, resume: bool = False, overwrite: 
     if config.export != "none":
         _check_modes(config.export)
     trainer = Trainer(config, work_dir, resume=resume, overwrite=overwrite)
+    exported_weights = _previous_weights(work_dir)
     results = trainer.run()
     out_dir = os.path.join(work_dir, "export")
-    if trainer.chief and os.path.isdir(out_dir):
+    if trainer.chief and os.path.isdir(out_dir) and results["weights_sha256"] != exported_weights:
         shutil.rmtree(out_dir)  # files of the weights before this run: never left beside the new model.keras
     if config.export != "none" and trainer.chief:
         results["export"] = export(trainer, out_dir)
@@ -31,6 +32,15 @@ def run(config: TrainConfig, work_dir: str, *, resume: bool = False, overwrite: 
     if trainer.chief:
         write_atomic(os.path.join(work_dir, workdir.RESULTS), json.dumps(results, indent=2) + "\n")
     return results
+
+
+def _previous_weights(work_dir: str) -> str | None:
+    """The weights digest of the run that wrote `work_dir`'s results.json (and export/), if any."""
+    try:
+        with open(os.path.join(work_dir, workdir.RESULTS)) as f:
+            return json.load(f).get("weights_sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def summary(results: dict) -> str:
