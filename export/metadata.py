@@ -152,6 +152,12 @@ def read_metadata(flatbuffer: bytes) -> tuple[bytes | None, dict[str, bytes]]:
     return data, files
 
 
+def _quantization(detail: dict) -> dict | None:
+    """{"scale", "zero_point"} of a quantised tensor; None for a float one (TFLite reports scale 0 there)."""
+    scale, zero = detail["quantization"]
+    return {"scale": float(scale), "zero_point": int(zero)} if scale else None
+
+
 def sidecar(model, mode: str, flatbuffer: bytes, labels: list[str], labels_file: str, mean, std, spec) -> dict:
     """What an app needs beside the .tflite: input name/shape/dtype/quantisation, normalisation, labels."""
     from export.parity import interpreter
@@ -159,11 +165,10 @@ def sidecar(model, mode: str, flatbuffer: bytes, labels: list[str], labels_file:
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     return {"model": model.name, "mode": mode, "input": {
         "name": "images", "shape": [int(v) for v in inp["shape_signature"]], "dtype": inp["dtype"].__name__,
-        "quantization": {"scale": float(inp["quantization"][0]), "zero_point": int(inp["quantization"][1])},
+        "quantization": _quantization(inp),
         "layout": "NHWC", "color": color_space(spec.shape[3]), "channels": int(spec.shape[3]),
         "image_size": [int(spec.shape[1]), int(spec.shape[2])],
         "normalization": {"formula": "(pixel / 255 - mean) / std", "mean": mean, "std": std}},
         "output": {"name": "logits", "dtype": out["dtype"].__name__, "num_classes": len(labels),
-                   "quantization": {"scale": float(out["quantization"][0]),
-                                    "zero_point": int(out["quantization"][1])}},
+                   "quantization": _quantization(out)},
         "labels": labels, "labels_file": labels_file}

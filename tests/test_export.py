@@ -75,6 +75,7 @@ def test_export_model_files_gate_and_rejection(tmp_path, data):
     assert not (tmp_path / "gmlp_s16_224_int8.tflite").exists()
     sidecar = json.loads((tmp_path / "gmlp_s16_224_float32.json").read_text())
     assert sidecar["labels"] == names and sidecar["input"]["normalization"]["mean"] == [0.5, 0.5, 0.5]
+    assert sidecar["input"]["quantization"] is None and sidecar["output"]["quantization"] is None  # float I/O
     assert (tmp_path / "gmlp_s16_224_labels.txt").read_text().split() == names
     raw, files = read_metadata((tmp_path / "gmlp_s16_224_float32.tflite").read_bytes())
     assert raw[4:8] == b"M001" and files == {"gmlp_s16_224_labels.txt": b"a\nb\nc\nd\ne\n"}
@@ -91,6 +92,8 @@ def test_export_model_files_gate_and_rejection(tmp_path, data):
         "gmlp_s16_224_float32.REJECTED.json", "gmlp_s16_224_float32.REJECTED.tflite"]
     assert not (tmp_path / "gmlp_s16_224_float32.tflite").exists() and (tmp_path / "gmlp_s16_224_int8.tflite").exists()
     assert any("removed gmlp_s16_224_float32.tflite" in n for n in again["results"][0]["notes"])
+    int8_io = json.loads((tmp_path / "gmlp_s16_224_int8.json").read_text())["input"]["quantization"]
+    assert int8_io["scale"] > 0 and -128 <= int8_io["zero_point"] <= 127
 
 
 def test_compare_agreement_counts_output_grid_ties_not_flips():
