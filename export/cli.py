@@ -162,16 +162,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if summary["passed"] else EXIT_REJECTED
 
 
-def mode_of(path: str) -> str:
-    """The export mode of a .tflite written by export_model: its sidecar's "mode", else its file name's suffix."""
+def sidecar_mode(path: str) -> str | None:
+    """The "mode" in the sidecar .json beside a .tflite written by export_model, if there is one."""
     stem = path[: -len(".tflite")] if path.endswith(".tflite") else path
     try:
         with open(stem + ".json") as f:
-            mode = json.load(f).get("mode")
+            return json.load(f).get("mode")
     except (OSError, ValueError, AttributeError):
-        mode = None
-    stem = stem.removesuffix(".REJECTED")
-    mode = mode or next((m for m in sorted(MODES, key=len, reverse=True) if stem.endswith("_" + m)), None)
+        return None
+
+
+def mode_of(path: str) -> str:
+    """The export mode of a .tflite written by export_model: its sidecar's "mode", else its file name's suffix."""
+    stem = (path[: -len(".tflite")] if path.endswith(".tflite") else path).removesuffix(".REJECTED")
+    mode = sidecar_mode(path) or next((m for m in sorted(MODES, key=len, reverse=True) if stem.endswith("_" + m)), None)
     if mode not in MODES:
         raise ExportError(f"Cannot tell the export mode of {path!r} (no sidecar .json, no _<mode> suffix): "
                           "pass it with --modes, e.g. --modes int8.")
@@ -187,6 +191,10 @@ def gate(args, thresholds: dict) -> int:
     modes = resolve_modes(args.modes) if args.modes != "all" else [mode_of(args.gate)]
     if len(modes) != 1:
         raise ExportError("--gate checks one file: pass its mode with --modes, e.g. --modes int8.")
+    recorded = sidecar_mode(args.gate)
+    if recorded and recorded != modes[0]:
+        raise ExportError(f"{args.gate!r} is a {recorded} file (its sidecar .json says so); --modes {modes[0]} would "
+                          "gate it with another mode's thresholds. Leave --modes out.")
     with open(args.gate, "rb") as f:
         flatbuffer = f.read()
     model = load_model(args.model)

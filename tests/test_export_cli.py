@@ -113,6 +113,8 @@ def test_cli_exports_and_gates(tmp_path, capsys, saved):
     renamed.write_bytes(dynamic.read_bytes())
     assert main([str(saved), "--data", "digits", "--gate", str(renamed)]) == 0
     assert json.loads(capsys.readouterr().out)["mode"] == "dynamic"
+    run_bad([saved, "--data", "digits", "--gate", dynamic, "--modes", "float32"], tmp_path / "y", capsys,
+            "is a dynamic file (its sidecar .json says so)")
     anonymous = tmp_path / "model.tflite"
     anonymous.write_bytes(dynamic.read_bytes())
     run_bad([saved, "--data", "digits", "--gate", anonymous], tmp_path / "x", capsys, "pass it with --modes")
