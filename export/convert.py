@@ -136,6 +136,13 @@ def configure(converter, mode: str, representative: Callable | None) -> None:
             tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
 
 
+def positive_int(value, what: str) -> int:
+    """`value` as an int > 0, else `ExportError` naming `what`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ExportError(f"`{what}` must be a positive integer, got {value!r}.")
+    return int(value)
+
+
 def to_tflite(model, mode: str = "float32", calibration=None, *, batch_size: int | None = 1,
               num_calibration: int = 256, progress: bool = True) -> bytes:
     """Convert a Keras image classifier to a TFLite flatbuffer.
@@ -158,8 +165,7 @@ def to_tflite(model, mode: str = "float32", calibration=None, *, batch_size: int
     spec = input_spec(model, batch_size)
     representative = None
     if mode in QUANTIZED_INPUT:
-        if isinstance(num_calibration, bool) or not isinstance(num_calibration, int) or num_calibration <= 0:
-            raise ExportError(f"`num_calibration` must be a positive int, got {num_calibration!r}.")
+        positive_int(num_calibration, "num_calibration")
         representative = calibration_batches(calibration, spec, num_calibration, progress)
     with tempfile.TemporaryDirectory(prefix="keras_mlp_export_") as tmp:
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model(model, tmp, batch_size))

@@ -18,7 +18,7 @@ import numpy as np
 
 from export.benchmark import latency_ms
 from export.convert import (MODES, QUANTIZED_INPUT, ExportError, check_mode, collect_images, float_compute_ops,
-                            input_spec, op_histogram, to_tflite)
+                            input_spec, op_histogram, positive_int, to_tflite)
 from export.parity import check_parity, check_reference, check_thresholds, keras_logits
 from keras_mlp.io import write_atomic
 
@@ -99,13 +99,6 @@ def num_classes_of(model) -> int:
                           f"output is {shape if len(outputs) == 1 else [tuple(o.shape) for o in outputs]}. Add a "
                           "head (include_top=True) or global pooling (pooling='avg') to a feature model.")
     return int(shape[-1])
-
-
-def positive_int(value, what: str) -> int:
-    """`value` as an int > 0, else `ExportError` naming `what`."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ExportError(f"`{what}` must be a positive integer, got {value!r}.")
-    return int(value)
 
 
 def preprocessing_of(model, mean, std):
