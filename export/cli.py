@@ -110,25 +110,20 @@ def load_model(path: str):
 
 
 def load_data(args, model):
-    """(train, test, class_names, mean, std) from `training.data` at the model's image size."""
-    from training import data as tdata
+    """(train, test, class_names, mean, std): `export.datasets.load_splits` in the model's preprocessing (its
+    mean/std replaced by --mean/--std when given) at the model's image size."""
+    from keras_mlp.preprocessing import Preprocessing
 
+    from export.datasets import load_splits
     from export.pipeline import preprocessing_of
     mean, std = preprocessing_of(model, args.mean, args.std)
     if mean is None:
-        raise ExportError(f"Model {model.name!r} is not a keras_mlp registry variant: pass --mean and --std "
-                          "(the normalisation it was trained with, on 0..1 pixels).")
-    size = tuple(int(s) for s in model.inputs[0].shape[1:3])
-    try:
-        info = tdata.dataset_info(args.data, data_dir=args.data_dir)
-        # The trainer's evaluation preprocessing, shuffled with a fixed seed: calibration, QAT and --num-eval
-        # take their samples from the front, which must cover every class.
-        load = dict(image_size=size, mean=mean, std=std, batch_size=256, data_dir=args.data_dir, shuffle=True,
-                    **tdata.variant_preprocessing(model.name))
-        return (tdata.load_dataset(args.data, "train", **load), tdata.load_dataset(args.data, "test", **load),
-                list(info.class_names), mean, std)
-    except (ValueError, OSError) as err:
-        raise ExportError(f"Cannot load dataset {args.data!r}: {err}") from err
+        raise ExportError(f"Model {model.name!r} records no preprocessing (it is not a keras_mlp model): pass --mean "
+                          "and --std (the normalisation it was trained with, on 0..1 pixels).")
+    base = getattr(model, "preprocessing", None) or Preprocessing()
+    preprocessing = Preprocessing(mean, std, base.crop_pct, base.interpolation)
+    train, test, names = load_splits(args.data, preprocessing, model.inputs[0].shape[1:3], data_dir=args.data_dir)
+    return train, test, names, mean, std
 
 
 def main(argv: list[str] | None = None) -> int:

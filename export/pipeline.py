@@ -102,15 +102,13 @@ def num_classes_of(model) -> int:
 
 
 def preprocessing_of(model, mean, std):
-    """Per-channel mean/std, each defaulting to the registry's for `model.name` (a keras_mlp variant); (None, None)
-    if neither is known. One finite value per input channel, std > 0, else `ExportError`."""
+    """Per-channel mean/std, each defaulting to the model's own (`model.preprocessing`, recorded by every keras_mlp
+    model); (None, None) if neither is known. One finite value per input channel, std > 0, else `ExportError`."""
     channels = int(input_spec(model).shape[-1])
     given = {"mean": mean is not None, "std": std is not None}
-    if mean is None or std is None:
-        import keras_mlp
-        if model.name in keras_mlp.VARIANTS:
-            pre = keras_mlp.get_variant(model.name).preprocessing
-            mean, std = pre.mean if mean is None else mean, pre.std if std is None else std
+    recorded = getattr(model, "preprocessing", None)
+    if (mean is None or std is None) and recorded is not None:
+        mean, std = recorded.mean if mean is None else mean, recorded.std if std is None else std
     if (mean is None) != (std is None):
         raise ExportError("Pass both `mean` and `std` (per-channel, on 0..1 pixels) or neither.")
     if mean is None:
@@ -122,7 +120,7 @@ def preprocessing_of(model, mean, std):
         except (TypeError, ValueError):
             raise ExportError(f"`{what}` must be a sequence of numbers (one per channel), got {values!r}.") from None
         if len(values) != channels:
-            origin = "" if given[what] else f" (the registry's for {model.name!r})"
+            origin = "" if given[what] else f" (the model's preprocessing, {model.name!r})"
             raise ExportError(f"`{what}` has {len(values)} value(s){origin} but the model takes {channels}-channel "
                               f"images: pass mean and std with {channels} value(s) each (--mean/--std).")
         if not all(map(math.isfinite, values)):
@@ -224,7 +222,8 @@ def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_da
     labels_list = list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
     mean, std = preprocessing_of(model, mean, std)
     if metadata and mean is None:
-        raise ExportError(f"Model {name!r} is not a keras_mlp registry variant, so its normalisation is unknown. "
+        raise ExportError(f"Model {name!r} records no preprocessing (not a keras_mlp model), so its normalisation is "
+                          "unknown. "
                           "Pass mean=... and std=... (per channel, on 0..1 pixels), or metadata=False.")
     if eval_data is None:
         raise ExportError("The parity gate needs held-out data: pass eval_data=(images, labels) or --data.")

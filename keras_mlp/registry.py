@@ -9,85 +9,11 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
-import math
 from typing import Any
 
-import numpy as np
-
 from keras_mlp.models import GMLP, FeedForwardViT, MLPMixer, MLPTrunk, ResMLP
-
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-HALF = (0.5, 0.5, 0.5)
-
-
-INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "area", "lanczos3", "lanczos5", "gaussian", "mitchellcubic")
-
-
-def center_crop(images, image_size, crop_pct: float = 0.875, interpolation: str = "bicubic"):
-    """Evaluation resize and centre crop of (H, W, C) or (B, H, W, C) images with values 0..255, as timm's
-    `transforms_imagenet_eval` (Resize(floor(size / crop_pct)) then CenterCrop(size), torchvision's rounding).
-
-    The shorter side becomes floor(max(image_size) / crop_pct), the longer side keeps the aspect ratio (floored),
-    then the centre `image_size` is cut out (offset rounded half to even, as torchvision). TensorFlow ops only,
-    so it runs eagerly and inside `tf.data.Dataset.map`.
-
-    Args:
-        images: (H, W, C) or (B, H, W, C) array or tensor, values 0..255.
-        image_size: int or (int, int). Output height and width.
-        crop_pct: float in (0, 1]. Fraction of the resized shorter side that is kept. Defaults to 0.875.
-        interpolation: str. A `tf.image.resize` method, e.g. "bicubic" or "bilinear". Defaults to "bicubic".
-
-    Returns:
-        float32 images of `image_size`, clipped to 0..255 (bicubic overshoot).
-
-    >>> center_crop(np.full((40, 60, 3), 255, np.uint8), 32).shape  # resized to 36x54, centre 32x32
-    TensorShape([32, 32, 3])
-    """
-    from keras_mlp.backend import tf
-    size = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else tuple(image_size)
-    if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in size):
-        raise ValueError(f"`image_size` must be a positive int or (height, width), got {image_size!r}.")
-    if isinstance(crop_pct, bool) or not isinstance(crop_pct, (int, float)) or not 0.0 < crop_pct <= 1.0:
-        raise ValueError(f"`crop_pct` must be a float in (0, 1], got {crop_pct!r}. Pass e.g. crop_pct=0.875.")
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"Unknown `interpolation`={interpolation!r}. Use one of {INTERPOLATIONS}.")
-    images = tf.cast(tf.convert_to_tensor(images), tf.float32)
-    if images.shape.rank not in (None, 3, 4):
-        raise ValueError(f"`images` must be (H, W, C) or (B, H, W, C), got shape {tuple(images.shape)}.")
-    hw = tf.shape(images)[-3:-1]
-    resized = (math.floor(max(size) / crop_pct) * hw) // tf.reduce_min(hw)  # the shorter side exactly, as timm
-    images = tf.image.resize(images, resized, method=interpolation)
-    diff = resized - tf.constant(size, tf.int32)  # >= 0 since crop_pct <= 1
-    half = diff // 2
-    top, left = tf.unstack(half + (diff % 2) * (half % 2))  # round(diff / 2) half to even, as torchvision
-    images = tf.image.crop_to_bounding_box(images, top, left, size[0], size[1])
-    return tf.clip_by_value(images, 0.0, 255.0)
-
-
-@dataclasses.dataclass(frozen=True)
-class Preprocessing:
-    """How the variant's images are prepared: (x / 255 - mean) / std after resize and centre crop."""
-
-    mean: tuple[float, float, float] = HALF
-    std: tuple[float, float, float] = HALF
-    crop_pct: float = 0.875
-    interpolation: str = "bicubic"
-
-    def __call__(self, images, image_size):
-        """Evaluation preprocessing of (H, W, 3) or (B, H, W, 3) images with values 0..255 (timm's eval transform):
-        `center_crop` with this variant's `crop_pct` and `interpolation`, then normalise.
-
-        >>> Preprocessing()(np.full((40, 60, 3), 255, np.uint8), 32).shape
-        TensorShape([32, 32, 3])
-        """
-        from keras_mlp.backend import tf
-        channels = (images.shape if hasattr(images, "shape") else np.shape(images))[-1]
-        if channels != len(self.mean):
-            raise ValueError(f"Preprocessing normalises {len(self.mean)}-channel images, got {channels} channels. "
-                             "Convert the images to RGB, or normalise them yourself with your own mean/std.")
-        images = center_crop(images, image_size, self.crop_pct, self.interpolation)
-        return (images / 255.0 - tf.constant(self.mean)) / tf.constant(self.std)
-
+from keras_mlp.preprocessing import Preprocessing
+from keras_mlp.weights.loading import build_with_weights
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
@@ -98,23 +24,26 @@ class Variant:
     kwargs: dict[str, Any]
     params: int  # with the 1000-class head at 224x224, from the papers' reference code
     paper: str
-    preprocessing: Preprocessing = Preprocessing()
+    preprocessing: Preprocessing | None = None  # None: the family's default_preprocessing
     classifier: str = "head"
-    weights: tuple[str, ...] = ()  # where published weights come from (loaded by issue "checkpoints")
+    weights: tuple[str, ...] = ()  # where published weights come from
+
+    def __post_init__(self):
+        if self.preprocessing is None:
+            object.__setattr__(self, "preprocessing", self.family.default_preprocessing)
 
 
 MIXER = "Tolstikhin et al. 2021, arXiv:2105.01601"
 RESMLP = "Touvron et al. 2021, arXiv:2105.03404"
 GMLP_PAPER = "Liu et al. 2021, arXiv:2105.08050"
 FF = "Melas-Kyriazi 2021, arXiv:2105.02723"
-_DEIT = Preprocessing(IMAGENET_MEAN, IMAGENET_STD)
 _MIXER_SIZES = {"s": (8, 512, 256, 2048), "b": (12, 768, 384, 3072), "l": (24, 1024, 512, 4096),
                 "h": (32, 1280, 640, 5120)}
 
 VARIANTS: dict[str, Variant] = {}
 
 
-def _register(name: str, family, params: int, paper: str, weights=(), preprocessing=Preprocessing(), **kwargs):
+def _register(name: str, family, params: int, paper: str, weights=(), preprocessing=None, **kwargs):
     VARIANTS[name] = Variant(name, family, kwargs, params, paper, preprocessing, weights=tuple(weights))
 
 
@@ -139,24 +68,24 @@ _mixer("h", 14, 432_350_952)
 for _depth, _init, _params in ((12, 0.1, 15_350_872), (24, 1e-5, 30_020_680), (36, 1e-6, 44_690_488)):
     _register(f"resmlp_{_depth}_224", ResMLP, _params, RESMLP,
               [f"https://dl.fbaipublicfiles.com/deit/resmlp_{_depth}_no_dist.pth",
-               f"hf-hub:timm/resmlp_{_depth}_224.fb_in1k"], _DEIT,
+               f"hf-hub:timm/resmlp_{_depth}_224.fb_in1k"],
               patch_size=16, num_blocks=_depth, hidden_dim=384, init_values=_init)
-_register("resmlp_b24_224", ResMLP, 115_736_776, RESMLP, (), _DEIT, patch_size=16, num_blocks=24, hidden_dim=768,
+_register("resmlp_b24_224", ResMLP, 115_736_776, RESMLP, (), patch_size=16, num_blocks=24, hidden_dim=768,
           init_values=1e-6)
 _register("resmlp_big_24_224", ResMLP, 129_138_280, RESMLP,  # deit's resmlpB_24 is the patch-8 model
           ["https://dl.fbaipublicfiles.com/deit/resmlpB_24_no_dist.pth", "hf-hub:timm/resmlp_big_24_224.fb_in1k"],
-          _DEIT, patch_size=8, num_blocks=24, hidden_dim=768, init_values=1e-6)
+          patch_size=8, num_blocks=24, hidden_dim=768, init_values=1e-6)
 
 for _size, _width, _params in (("ti", 128, 5_867_328), ("s", 256, 19_422_656), ("b", 512, 73_075_392)):
     _register(f"gmlp_{_size}16_224", GMLP, _params, GMLP_PAPER,
               ["hf-hub:timm/gmlp_s16_224.ra3_in1k"] if _size == "s" else (),
               patch_size=16, num_blocks=30, hidden_dim=_width)
 
-_register("ff_ti16_224", FeedForwardViT, 7_676_332, FF, ["lukemelas/do-you-even-need-attention: linear-tiny"], _DEIT,
+_register("ff_ti16_224", FeedForwardViT, 7_676_332, FF, ["lukemelas/do-you-even-need-attention: linear-tiny"],
           patch_size=16, num_blocks=12, hidden_dim=192)
-_register("ff_b16_224", FeedForwardViT, 61_943_020, FF, ["lukemelas/do-you-even-need-attention: linear-base"], _DEIT,
+_register("ff_b16_224", FeedForwardViT, 61_943_020, FF, ["lukemelas/do-you-even-need-attention: linear-base"],
           patch_size=16, num_blocks=12, hidden_dim=768)
-_register("ff_l32_224", FeedForwardViT, 206_363_576, FF, (), _DEIT,
+_register("ff_l32_224", FeedForwardViT, 206_363_576, FF, (),
           patch_size=32, num_blocks=24, hidden_dim=1024, pos_embed_grid=(14, 14))
 
 
@@ -199,7 +128,6 @@ def create_model(name: str, weights=None, **overrides) -> MLPTrunk:
         raise TypeError(f"Unknown argument(s) {unknown} for {name} ({variant.family.__name__}). Accepted: "
                         f"{', '.join(sorted(accepted_arguments(variant.family)))}.")
     if weights is not None:
-        from keras_mlp.checkpoints import build_with_weights
         return build_with_weights(lambda **kw: variant.family(**{"name": name, **kw}), {**variant.kwargs, **overrides},
                                   overrides, weights)
     return variant.family(**{**variant.kwargs, "name": name, **overrides})

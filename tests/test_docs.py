@@ -17,7 +17,7 @@ MODULES = [name for package in PACKAGES for name in
 
 
 def test_modules_with_examples_are_found():
-    assert {"keras_mlp.registry", "keras_mlp.io", "training.data"} <= {
+    assert {"keras_mlp.registry", "keras_mlp.io", "keras_mlp.data.pipeline"} <= {
         name for name in MODULES if ">>>" in inspect.getsource(importlib.import_module(name))}
 
 

@@ -17,9 +17,10 @@ MEAN = STD = (0.5, 0.5, 0.5)
 
 
 def digits_arrays(split: str, size: int = 16):
-    data = pytest.importorskip("training.data")
-    ds = data.load_dataset("digits", split, image_size=(size, size), mean=MEAN, std=STD, batch_size=2048,
-                           shuffle=False)
+    from keras_mlp.data import load_dataset
+    from keras_mlp.preprocessing import Preprocessing
+    ds = load_dataset("digits", split, image_size=(size, size), preprocessing=Preprocessing(MEAN, STD), batch_size=2048,
+                      shuffle=False)
     images, labels = next(iter(ds))
     return images.numpy(), labels.numpy()
 

@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import keras_mlp
+from keras_mlp.data import build_pipeline, dataset_info, load_dataset
+from keras_mlp.data.augment import Augmenter
+from keras_mlp.preprocessing import Preprocessing
 from training import cli
-from training.augment import Augmenter
 from training.config import UsageError
-from training.data import build_pipeline, dataset_info, load_dataset, variant_preprocessing
 
 TINY = ["--set", "model.image_size=8", "--set", "model.patch_size=2", "--set", "model.num_blocks=1",
         "--set", "model.hidden_dim=16", "--set", "model.tokens_mlp_dim=8", "--set", "model.channels_mlp_dim=32",
@@ -22,8 +24,8 @@ TINY = ["--set", "model.image_size=8", "--set", "model.patch_size=2", "--set", "
 def test_digits_contract():
     info = dataset_info("digits")
     assert (info.num_classes, info.num_train, info.num_test) == (10, 1437, 360)
-    images, labels = next(iter(load_dataset("digits", "test", image_size=(16, 16), mean=(0.5,) * 3,
-                                            std=(0.5,) * 3, batch_size=400)))
+    images, labels = next(iter(load_dataset("digits", "test", image_size=(16, 16), preprocessing=Preprocessing(),
+                                            batch_size=400)))
     assert images.shape == (360, 16, 16, 3) and labels.dtype.name == "int32"
     x = images.numpy()
     np.testing.assert_array_equal(x[..., 0], x[..., 2])  # grey replicated into RGB
@@ -33,7 +35,7 @@ def test_digits_contract():
 
 def test_augmentation_is_a_function_of_seed_epoch_and_position():
     def epoch(skip, epoch=2, seed=1):
-        ds = build_pipeline("digits", "train", image_size=(8, 8), mean=(0.5,) * 3, std=(0.5,) * 3, batch_size=64,
+        ds = build_pipeline("digits", "train", image_size=(8, 8), preprocessing=Preprocessing(), batch_size=64,
                             augmenter=Augmenter("digits", mixup_alpha=0.2, cutmix_alpha=1.0), seed=seed,
                             epoch=epoch, skip_batches=skip, shuffle=True, drop_remainder=True, one_hot=10)
         return [x.numpy() for x, _ in ds]
@@ -123,7 +125,7 @@ def test_model_is_checked_before_a_download(tmp_path, capsys, monkeypatch):
     def no_download(*args):
         raise AssertionError("the dataset was fetched before the model config was checked")
 
-    monkeypatch.setattr("training.data._tfds_builder", no_download)
+    monkeypatch.setattr("keras_mlp.data.sources._tfds_builder", no_download)
     work = tmp_path / "run"
     assert cli.main(["--work-dir", str(work), "--model", "gmlp_ti16_224", "--dataset", "cifar10", "--download",
                      "--image-size", "32", "--set", "model.patch_size=5"]) == 2
@@ -195,7 +197,7 @@ def test_main_job_trains_then_exports_with_parity(tmp_path, capsys, monkeypatch)
     args = [a for a in TINY if a not in ("--export", "none")]
     assert cli.main(["--work-dir", str(work), *args, "--export", "float32,float16"]) == 0
     # Calibration and QAT samples come from the front of a train split shuffled with a fixed seed.
-    load = dict(image_size=(8, 8), mean=(0.5,) * 3, std=(0.5,) * 3, batch_size=256)
+    load = dict(image_size=(8, 8), preprocessing=Preprocessing(), batch_size=256)
     front = next(iter(seen["train_data"]))[1].numpy()
     np.testing.assert_array_equal(front, next(iter(load_dataset("digits", "train", **load)))[1].numpy())
     assert not np.array_equal(front, next(iter(load_dataset("digits", "train", shuffle=False, **load)))[1].numpy())
@@ -288,12 +290,13 @@ def test_rerun_without_export_removes_the_old_export(tmp_path):
     assert not (work / "export").exists()  # its files came from the weights before this run
 
 
-def test_load_dataset_shuffles_with_a_fixed_seed_and_the_variants_preprocessing(tmp_path):
+def test_load_dataset_shuffles_with_a_fixed_seed_and_the_models_preprocessing(tmp_path):
     root = tmp_path / "pets"
     _image_folder(root / "train", per_class=40)  # class-sorted on disk: 40 cats, then 40 dogs
     _image_folder(root / "test")
-    pre = variant_preprocessing("resmlp_12_224")
-    load = dict(image_size=(8, 8), mean=(0.5,) * 3, std=(0.5,) * 3, batch_size=16, **pre)
+    pre = keras_mlp.create_model("resmlp_12_224", image_size=32, num_blocks=1).preprocessing
+    load = dict(image_size=(8, 8), batch_size=16, preprocessing=Preprocessing(crop_pct=pre.crop_pct,
+                                                                             interpolation=pre.interpolation))
     first = [next(iter(load_dataset(str(root), "train", **load)))[1].numpy() for _ in range(2)]
     np.testing.assert_array_equal(*first)  # the same order on every call
     assert set(first[0]) == {0, 1}  # the front covers both classes
@@ -301,10 +304,11 @@ def test_load_dataset_shuffles_with_a_fixed_seed_and_the_variants_preprocessing(
     assert set(ordered) == {0}
     # The evaluation preprocessing of the trainer (bicubic for ResMLP), not the bilinear default.
     images = next(iter(load_dataset(str(root), "test", **load)))[0].numpy()
-    trainer_view = build_pipeline(str(root), "test", image_size=(8, 8), mean=(0.5,) * 3, std=(0.5,) * 3,
-                                  batch_size=16, crop_pct=pre["crop_pct"], interpolation=pre["interpolation"])
+    trainer_view = build_pipeline(str(root), "test", image_size=(8, 8), batch_size=16,
+                                  preprocessing=load["preprocessing"])
     np.testing.assert_array_equal(images, next(iter(trainer_view))[0].numpy())
-    default = next(iter(load_dataset(str(root), "test", **{**load, "interpolation": "bilinear"})))[0].numpy()
+    bilinear = Preprocessing(crop_pct=pre.crop_pct, interpolation="bilinear")
+    default = next(iter(load_dataset(str(root), "test", **{**load, "preprocessing": bilinear})))[0].numpy()
     assert not np.array_equal(images, default)
 
 
@@ -372,7 +376,7 @@ def test_tfds_import_and_download_failures_are_clear(tmp_path, capsys, monkeypat
 
     import tensorflow_datasets as tfds
 
-    from training.data import DataUnavailableError, _tfds_builder
+    from keras_mlp.data.sources import DataUnavailableError, _tfds_builder
 
     importlib.import_module("importlib_resources")  # tfds imports it lazily when preparing; setup.cfg installs it
 

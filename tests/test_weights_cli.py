@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_mlp.backend import keras
-from keras_mlp.convert import main
+from keras_mlp.weights.cli import main
 
 GOLDEN = Path(__file__).parent / "golden"
 ARGS = ["--model", "gmlp_s16_224", "--set", "patch_size=8", "--set", "num_blocks=2", "--set", "hidden_dim=32",

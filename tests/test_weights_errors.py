@@ -11,7 +11,7 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 import keras_mlp
-from keras_mlp.checkpoint_io import CheckpointError
+from keras_mlp.weights.readers import CheckpointError
 
 GOLDEN = Path(__file__).parent / "golden"
 MIXER = dict(image_size=32, patch_size=8, num_blocks=2, hidden_dim=32, tokens_mlp_dim=16, channels_mlp_dim=128)

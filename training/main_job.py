@@ -10,7 +10,7 @@ import shutil
 import time
 
 from keras_mlp.io import write_atomic
-from training import data, workdir
+from training import workdir
 from training.config import TrainConfig, UsageError
 from training.trainer import Trainer
 
@@ -88,18 +88,15 @@ def export(trainer: Trainer, out_dir: str) -> dict:
     import keras
 
     from export import ExportError, export_model
+    from export.datasets import load_splits
 
-    config, pre = trainer.config, trainer.variant.preprocessing
+    config = trainer.config
     model = keras.saving.load_model(os.path.join(trainer.work_dir, workdir.MODEL))
-    # The trainer's evaluation preprocessing; the train split shuffled (fixed seed) so that calibration and QAT
-    # samples, taken from its front, cover every class.
-    load = dict(image_size=model.image_size, mean=pre.mean, std=pre.std, batch_size=256, data_dir=config.data_dir,
-                crop_pct=pre.crop_pct, interpolation=pre.interpolation)
-    train = data.load_dataset(config.dataset, "train", shuffle=True, **load)
-    test = data.load_dataset(config.dataset, "test", shuffle=False, **load)
+    pre = model.preprocessing
     try:
+        train, test, _ = load_splits(config.dataset, pre, model.image_size, data_dir=config.data_dir)
         summary = export_model(model, out_dir, config.export, train_data=train, eval_data=test,
-                               class_names=trainer.info.class_names, mean=pre.mean, std=pre.std,
+                               class_names=model.class_names, mean=pre.mean, std=pre.std,
                                progress=bool(config.verbose))
     except ExportError as err:
         raise UsageError(f"Export failed: {err}") from err

@@ -23,9 +23,9 @@ import tensorflow as tf
 
 import keras_mlp
 from keras_mlp.io import atomic_path, write_atomic
-from training import data as data_lib
+from keras_mlp import data as data_lib
+from keras_mlp.data.augment import Augmenter
 from training import workdir
-from training.augment import Augmenter
 from training.config import TrainConfig, UsageError
 from training.distribute import is_chief, make_strategy, task
 from training.optim import make_optimizer
@@ -65,9 +65,11 @@ def _check(config: TrainConfig) -> tuple[keras_mlp.Variant, data_lib.DatasetInfo
     return variant, info
 
 
-def build_model(config: TrainConfig, num_classes: int) -> keras.Model:
-    """The registry model with `num_classes`, the recipe's stochastic depth and the overrides."""
-    overrides = {"num_classes": num_classes, "drop_path_rate": config.drop_path_rate, **config.model_overrides}
+def build_model(config: TrainConfig, num_classes: int, class_names=None) -> keras.Model:
+    """The registry model with `num_classes` (named `class_names`), the recipe's stochastic depth and the
+    overrides."""
+    overrides = {"num_classes": num_classes, "class_names": class_names, "drop_path_rate": config.drop_path_rate,
+                 **config.model_overrides}
     try:
         return keras_mlp.create_model(config.model, **overrides)
     except (TypeError, ValueError) as err:
@@ -130,7 +132,7 @@ class Trainer:
         self.steps_per_epoch = self.info.num_train // config.batch_size
         self.total_steps = config.epochs * self.steps_per_epoch
         with self.strategy.scope():
-            self.model = build_model(config, self.info.num_classes)
+            self.model = build_model(config, self.info.num_classes, list(self.info.class_names))
             self.optimizer = make_optimizer(config, self.steps_per_epoch)
             self.optimizer.build(self.model.trainable_variables)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -156,26 +158,22 @@ class Trainer:
     def _train_data(self, epoch: int, skip_steps: int, num_epochs: int):
         """One distributed iterator over the remaining epochs, starting `skip_steps` into `epoch`."""
         config, strategy = self.config, self.strategy
-        pre = self.variant.preprocessing
 
         def dataset_fn(ctx: tf.distribute.InputContext):
             per_pipeline = strategy.num_replicas_in_sync // ctx.num_input_pipelines
             return data_lib.build_pipeline(
-                config.dataset, "train", image_size=self.model.image_size, mean=pre.mean, std=pre.std,
+                config.dataset, "train", preprocessing=self.model.preprocessing, image_size=self.model.image_size,
                 batch_size=ctx.get_per_replica_batch_size(config.batch_size), augmenter=_augmenter(config),
                 seed=config.seed, epoch=epoch, num_epochs=num_epochs, skip_batches=skip_steps * per_pipeline,
                 shuffle=True,
                 drop_remainder=True, one_hot=self.info.num_classes, num_shards=ctx.num_input_pipelines,
-                shard_index=ctx.input_pipeline_id, crop_pct=pre.crop_pct, interpolation=pre.interpolation,
-                data_dir=config.data_dir)
+                shard_index=ctx.input_pipeline_id, data_dir=config.data_dir)
 
         return iter(strategy.distribute_datasets_from_function(dataset_fn))
 
     def test_data(self) -> tf.data.Dataset:
-        pre = self.variant.preprocessing
-        return data_lib.build_pipeline(self.config.dataset, "test", image_size=self.model.image_size,
-                                       mean=pre.mean, std=pre.std, batch_size=self.config.eval_batch_size,
-                                       crop_pct=pre.crop_pct, interpolation=pre.interpolation,
+        return data_lib.build_pipeline(self.config.dataset, "test", preprocessing=self.model.preprocessing,
+                                       image_size=self.model.image_size, batch_size=self.config.eval_batch_size,
                                        data_dir=self.config.data_dir)
 
     # === Step ===

@@ -5,4 +5,5 @@ from keras_mlp.models.mixer import MLPMixer
 from keras_mlp.models.resmlp import ResMLP
 from keras_mlp.models.trunk import MLPTrunk
 
-__all__ = ["FeedForwardViT", "GMLP", "MLPMixer", "MLPTrunk", "ResMLP"]
+FAMILIES: tuple[type[MLPTrunk], ...] = (MLPMixer, ResMLP, GMLP, FeedForwardViT)
+__all__ = ["FAMILIES", "FeedForwardViT", "GMLP", "MLPMixer", "MLPTrunk", "ResMLP"]

@@ -7,7 +7,9 @@ truncated normal 0.02).
 from __future__ import annotations
 
 from keras_mlp.backend import serializable
-from keras_mlp.models.trunk import MLPTrunk
+from keras_mlp.models.ff_vit_weights import LAYOUTS
+from keras_mlp.models.trunk import TOKEN_MLP_WEIGHTS, MLPTrunk
+from keras_mlp.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
 
 @serializable
@@ -29,6 +31,12 @@ class FeedForwardViT(MLPTrunk):
     """
 
     block = "ff"
+    display_name = "feed-forward-only ViT"
+    default_preprocessing = Preprocessing(IMAGENET_MEAN, IMAGENET_STD)
+    layouts = LAYOUTS
+    token_weights = {**TOKEN_MLP_WEIGHTS, "token_mixing/norm/gamma": ((0,), None),
+                     "token_mixing/norm/beta": ((0,), None), "embed/pos_embed": ((1,), None)}
+    splits_into_subgrids = False  # the class token and the LayerNorm over tokens do not split into sub-grids
     default_pooling = "token"
     class_token = True
     kernel_initializer = "trunc_normal"

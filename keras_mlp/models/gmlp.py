@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from keras_mlp.backend import serializable
+from keras_mlp.models.gmlp_weights import LAYOUTS
 from keras_mlp.models.trunk import MLPTrunk
+from keras_mlp.preprocessing import HALF, Preprocessing
 
 
 @serializable
@@ -24,6 +26,10 @@ class GMLP(MLPTrunk):
     """
 
     block = "gmlp"
+    display_name = "gMLP"
+    default_preprocessing = Preprocessing(HALF, HALF)
+    layouts = LAYOUTS
+    token_weights = {"gate/proj/fc/kernel": ((0, 1), None), "gate/proj/fc/bias": ((0,), None)}
     kernel_initializer = "trunc_normal"
 
     def __init__(self, patch_size: int = 16, num_blocks: int = 30, hidden_dim: int = 256, mlp_ratio: float = 6.0,

@@ -6,7 +6,9 @@ with `token_mixing` / `channel_mixing`, `pre_head_layer_norm`, zero-initialised 
 from __future__ import annotations
 
 from keras_mlp.backend import serializable
-from keras_mlp.models.trunk import MLPTrunk
+from keras_mlp.models.mixer_weights import LAYOUTS
+from keras_mlp.models.trunk import TOKEN_MLP_WEIGHTS, MLPTrunk
+from keras_mlp.preprocessing import HALF, Preprocessing
 
 
 @serializable
@@ -31,6 +33,10 @@ class MLPMixer(MLPTrunk):
     """
 
     block = "mixer"
+    display_name = "MLP-Mixer"
+    default_preprocessing = Preprocessing(HALF, HALF)
+    layouts = LAYOUTS
+    token_weights = TOKEN_MLP_WEIGHTS
     final_norm_name = "pre_head_layer_norm"
 
     def __init__(self, patch_size: int = 16, num_blocks: int = 8, hidden_dim: int = 512, tokens_mlp_dim: int = 256,

@@ -6,7 +6,9 @@ final `Affine` `norm`, `head`).
 from __future__ import annotations
 
 from keras_mlp.backend import serializable
+from keras_mlp.models.resmlp_weights import LAYOUTS
 from keras_mlp.models.trunk import MLPTrunk
+from keras_mlp.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
 
 @serializable
@@ -28,6 +30,10 @@ class ResMLP(MLPTrunk):
     """
 
     block = "resmlp"
+    display_name = "ResMLP"
+    default_preprocessing = Preprocessing(IMAGENET_MEAN, IMAGENET_STD)
+    layouts = LAYOUTS
+    token_weights = {"linear_tokens/fc/kernel": ((0, 1), None), "linear_tokens/fc/bias": ((0,), None)}
     final_norm = "affine"
     kernel_initializer = "trunc_normal"
 

@@ -12,8 +12,14 @@ import numpy as np
 
 from keras_mlp.backend import initializer, keras
 from keras_mlp.layers import BLOCKS, Affine, ClassTokenPositionEmbedding, LayerNorm, PatchEmbed, SelectToken
+from keras_mlp.preprocessing import Preprocessing
 
 POOLINGS = ("avg", "max", "token")
+# `MLPTrunk.token_weights` of a token MLP (`TokenMixing` with a hidden layer) named `token_mixing`.
+TOKEN_MLP_WEIGHTS = {
+    "token_mixing/mlp/fc1/kernel": ((0,), 1), "token_mixing/mlp/fc1/bias": ((), 0),
+    "token_mixing/mlp/fc2/kernel": ((1,), 0), "token_mixing/mlp/fc2/bias": ((0,), None),
+}
 
 
 def _positive_int(name: str, value) -> int:
@@ -69,6 +75,10 @@ class MLPTrunk(keras.Model):
         layer_norm_epsilon: float. Epsilon of the LayerNorms. Defaults to 1e-6.
         pos_embed_grid: (int, int) or None. Grid the position embedding is stored on (families with a class
             token and position embedding only; refused otherwise). Defaults to None (the model's grid).
+        preprocessing: `keras_mlp.Preprocessing`, its config dict, or None. How the model's images are prepared;
+            recorded in the config, so data loading, export and evaluation take it from the model. Defaults to
+            None (the family's `default_preprocessing`, RGB: pass your own for other channel counts).
+        class_names: list of str or None. One name per output class (labels of exported files). Defaults to None.
 
     Example (a family is a subclass naming its block; see `keras_mlp.models.mixer.MLPMixer`):
     >>> class TinyGMLP(MLPTrunk):
@@ -80,6 +90,12 @@ class MLPTrunk(keras.Model):
     """
 
     block: str = ""
+    display_name: str = ""
+    default_preprocessing = Preprocessing()
+    layouts: tuple = ()  # the published checkpoint layouts (`keras_mlp.models.keymap.Layout`)
+    # Keras weight path suffix -> (token axes, hidden axis following the token count) for `keras_mlp.resize`.
+    token_weights: dict[str, tuple[tuple[int, ...], int | None]] = {}
+    splits_into_subgrids = True  # token mixing acts on interleaved sub-grids (block-diagonal resize)
     default_pooling = "avg"
     final_norm = "layernorm"
     final_norm_name = "norm"
@@ -90,7 +106,8 @@ class MLPTrunk(keras.Model):
     def __init__(self, *, block_config: dict, patch_size: int, num_blocks: int, hidden_dim: int,
                  image_size=224, input_shape=None, num_classes: int = 1000, include_top: bool = True,
                  pooling: str | None = None, classifier_activation: str | None = None, dropout_rate: float = 0.0,
-                 drop_path_rate: float = 0.0, layer_norm_epsilon: float = 1e-6, pos_embed_grid=None, **kwargs):
+                 drop_path_rate: float = 0.0, layer_norm_epsilon: float = 1e-6, pos_embed_grid=None,
+                 preprocessing=None, class_names=None, **kwargs):
         # === Checks ===
         patch_size = _positive_int("patch_size", patch_size)
         num_blocks = _positive_int("num_blocks", num_blocks)
@@ -113,6 +130,19 @@ class MLPTrunk(keras.Model):
         if pos_embed_grid is not None and not self.class_token:
             raise ValueError(f"`pos_embed_grid` is for models with a position embedding, which "
                              f"{type(self).__name__} has not (only FeedForwardViT has one). Leave it out.")
+        given = Preprocessing.from_config(preprocessing)
+        if given is not None and given.channels != shape[2]:
+            raise ValueError(f"`preprocessing` normalises {given.channels}-channel images but the model takes "
+                             f"{shape[2]} channels. Pass preprocessing=keras_mlp.Preprocessing(mean=..., std=...) "
+                             f"with {shape[2]} value(s) each.")
+        preprocessing = given or self.default_preprocessing
+        if class_names is not None:
+            if isinstance(class_names, (str, bytes)) or not all(isinstance(c, str) for c in class_names):
+                raise ValueError(f"`class_names` must be a list of strings, got {class_names!r}.")
+            if include_top and len(class_names) != num_classes:
+                raise ValueError(f"{len(class_names)} `class_names` for a {num_classes}-class head. Pass exactly "
+                                 f"{num_classes} names (or none).")
+            class_names = tuple(class_names)
         dropout_rate = _fraction("dropout_rate", dropout_rate)
         drop_path_rate = _fraction("drop_path_rate", drop_path_rate)
         grid = (shape[0] // patch_size, shape[1] // patch_size)
@@ -160,6 +190,8 @@ class MLPTrunk(keras.Model):
         self.drop_path_rate = drop_path_rate
         self.layer_norm_epsilon = layer_norm_epsilon
         self.pos_embed_grid = None if pos_embed_grid is None else tuple(pos_embed_grid)
+        self.preprocessing = preprocessing
+        self.class_names = class_names
 
     @property
     def grid_size(self) -> tuple[int, int]:
@@ -196,6 +228,8 @@ class MLPTrunk(keras.Model):
             "include_top": self.include_top, "pooling": self.pooling,
             "classifier_activation": self.classifier_activation, "dropout_rate": self.dropout_rate,
             "drop_path_rate": self.drop_path_rate, "layer_norm_epsilon": self.layer_norm_epsilon,
+            "preprocessing": self.preprocessing.get_config(),
+            "class_names": None if self.class_names is None else list(self.class_names),
         }
         if self.class_token:
             config["pos_embed_grid"] = self.pos_embed_grid

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
-from keras.src.random.seed_generator import SeedGenerator
 
 
-class StatelessSeed(SeedGenerator):
+class StatelessSeed(keras.random.SeedGenerator):
     """A `SeedGenerator` without state: draw k returns fold_in(seed, k) (k counted at trace time)."""
 
     def __init__(self, seed: tf.Tensor):  # noqa: super().__init__ would create a variable inside tf.data
@@ -73,26 +72,19 @@ class Augmenter:
         if kind not in ("digits", "natural", "none"):
             raise ValueError(f"Unknown augmentation {kind!r}; use 'digits', 'natural' or 'none'.")
         self.kind = kind
-        policy = keras.config.dtype_policy()
-        keras.config.set_dtype_policy("float32")  # augment in float32 whatever the mixed-precision policy
-        try:
-            self._build(kind, rand_augment, mixup_alpha, cutmix_alpha, jitter)
-        finally:
-            keras.config.set_dtype_policy(policy)
-
-    def _build(self, kind, rand_augment, mixup_alpha, cutmix_alpha, jitter):
+        f32 = {"dtype": "float32"}  # augment in float32 whatever the mixed-precision policy
         self.layers = []
         if kind == "digits" and jitter > 0:
-            self.layers = [keras.layers.RandomTranslation(jitter, jitter, fill_mode="constant"),
-                           keras.layers.RandomZoom(jitter, fill_mode="constant")]
+            self.layers = [keras.layers.RandomTranslation(jitter, jitter, fill_mode="constant", **f32),
+                           keras.layers.RandomZoom(jitter, fill_mode="constant", **f32)]
         elif kind == "natural":
-            self.layers = [keras.layers.RandomFlip("horizontal")]
+            self.layers = [keras.layers.RandomFlip("horizontal", **f32)]
             if rand_augment:
                 num_ops, magnitude = rand_augment
                 self.layers.append(keras.layers.RandAugment(value_range=(0, 255), num_ops=int(num_ops),
-                                                            factor=float(magnitude) / 10.0))
-        self.mixup = keras.layers.MixUp(alpha=mixup_alpha) if mixup_alpha > 0 else None
-        self.cutmix = keras.layers.CutMix(factor=cutmix_alpha) if cutmix_alpha > 0 else None
+                                                            factor=float(magnitude) / 10.0, **f32))
+        self.mixup = keras.layers.MixUp(alpha=mixup_alpha, **f32) if mixup_alpha > 0 else None
+        self.cutmix = keras.layers.CutMix(factor=cutmix_alpha, **f32) if cutmix_alpha > 0 else None
 
     @property
     def mixes(self) -> bool:

@@ -1,13 +1,11 @@
-"""Datasets for training and export: tfds by name, local image folders, and the embedded `digits`.
+"""Dataset sources for training, export and evaluation: tfds by name, local image folders, the embedded `digits`.
 
 `digits` is scikit-learn's bundled copy of the UCI handwritten digits (1,797 8x8 images, values 0..16), so
 the main job needs no network. It is served as 3-channel RGB (grey replicated, scaled to 0..255) with a fixed
 stratified 80/20 split: `train_test_split(range(1797), test_size=0.2, stratify=y, random_state=0)`
 (1,437 train / 360 test images).
 
-Every split is a `tf.data` pipeline (never inside the model): decode, resize (or random-resized crop),
-augmentation (`training.augment`), normalisation `(x / 255 - mean) / std`, batching, prefetch. Training
-order and augmentation are functions of (seed, epoch, position), so a resumed run sees the same batches.
+`source(name, split, image_size, ...)` gives the raw examples; `keras_mlp.data.pipeline` turns them into batches.
 """
 from __future__ import annotations
 
@@ -17,9 +15,6 @@ import os
 
 import numpy as np
 import tensorflow as tf
-
-import keras_mlp
-from training.augment import Augmenter, element_seed, random_resized_crop
 
 DIGITS_SPLIT_SEED = 0
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")  # what tf.io.decode_image reads
@@ -216,7 +211,7 @@ def dataset_info(name: str, *, data_dir: str | None = None, download: bool = Fal
                        builder.info.splits[_tfds_split(builder, "test")].num_examples)
 
 
-def _source(name: str, split: str, image_size: tuple[int, int], data_dir, download):
+def source(name: str, split: str, image_size: tuple[int, int], data_dir=None, download: bool = False):
     """(dataset, decode, kind, cacheable): `decode` (or None) maps its elements, after shuffling and sharding, to
     (image float32 [0, 255] HWC, label int32) before augmentation.
 
@@ -238,105 +233,3 @@ def _source(name: str, split: str, image_size: tuple[int, int], data_dir, downlo
     shape = builder.info.features["image"].shape
     small = None not in shape and np.prod(shape) * builder.info.splits["train"].num_examples <= 2e8
     return ds.map(lambda x, y: (tf.cast(x, tf.float32), tf.cast(y, tf.int32))), None, "natural", small
-
-
-def build_pipeline(name: str, split: str, *, image_size, mean, std, batch_size: int, augmenter: Augmenter | None = None,
-                   seed: int = 0, epoch: int = 0, num_epochs: int = 1, skip_batches: int = 0, shuffle: bool = False,
-                   drop_remainder: bool = False, one_hot: int = 0, num_shards: int = 1, shard_index: int = 0,
-                   crop_pct: float = 0.875, interpolation: str = "bilinear", data_dir=None,
-                   download: bool = False) -> tf.data.Dataset:
-    """Batches of epochs `epoch`..`epoch + num_epochs - 1`, skipping the first `skip_batches`.
-
-    Order and augmentation depend only on (seed, epoch, position), so the batches after a skip are the same
-    whether or not the epoch was started before. `one_hot` > 0 yields one-hot labels of that many classes
-    (mixed by MixUp/CutMix when the augmenter has them). `num_shards`/`shard_index` split the examples
-    between input pipelines (multi-worker); `batch_size` is then this pipeline's batch.
-    """
-    size = tuple(int(s) for s in image_size)
-    source, decode, kind, cacheable = _source(name, split, size, data_dir, download)
-    if cacheable:
-        source = source.cache()
-    count = int(source.cardinality()) if int(source.cardinality()) > 0 else 10_000
-    buffer = count if decode is not None else min(count, 50_000)  # file names: shuffle them all
-    mean = tf.constant(mean, tf.float32)
-    std = tf.constant(std, tf.float32)
-    method = "bicubic" if interpolation == "bicubic" else "bilinear"
-
-    def one_epoch(epoch):
-        ds = source
-        if shuffle:
-            shuffle_seed = (seed * 1_000_003 + epoch * 7_919 + 12_345) % 2**31
-            ds = ds.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=False)
-        if num_shards > 1:
-            ds = ds.shard(num_shards, shard_index)
-        if decode is not None:
-            ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-
-        def prepare(index, example):
-            image, label = example
-            index = index * num_shards + shard_index  # position in the epoch, whatever the sharding
-            if kind == "natural":
-                if augmenter is not None and augmenter.kind == "natural":
-                    image = random_resized_crop(image, size, element_seed(seed, epoch, -index - 1), method=method)
-                else:
-                    image = keras_mlp.center_crop(image, size, crop_pct, method)
-                image = tf.ensure_shape(tf.clip_by_value(image, 0.0, 255.0), (*size, 3))
-            if augmenter is not None:
-                image = augmenter.example(image, element_seed(seed, epoch, index))
-            return image, label
-
-        ds = ds.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-
-        def finish(index, batch):
-            images, labels = batch
-            if one_hot:
-                labels = tf.one_hot(labels, one_hot)
-                if augmenter is not None and augmenter.mixes:
-                    batch_seed = element_seed(seed, epoch, -(2**40) - index * num_shards - shard_index)
-                    images, labels = augmenter.batch(images, labels, batch_seed)
-            return (images / 255.0 - mean) / std, labels
-
-        return ds.enumerate().map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-
-    ds = one_epoch(epoch)  # python-level epochs: tf.data shuffle seeds must be Python ints
-    for later in range(epoch + 1, epoch + num_epochs):
-        ds = ds.concatenate(one_epoch(later))
-    if skip_batches:
-        ds = ds.skip(skip_batches)
-    options = tf.data.Options()
-    options.deterministic = True
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
-
-
-def load_dataset(name: str, split: str, *, image_size: tuple[int, int], mean, std, batch_size: int,
-                 crop_pct: float = 0.875, interpolation: str = "bilinear", data_dir: str | None = None,
-                 shuffle: bool | None = None) -> tf.data.Dataset:
-    """Batches of (images float32 NHWC normalised as (x / 255 - mean) / std, labels int32) of `split`, without
-    augmentation: natural images centre-cropped at `crop_pct` with `interpolation` (pass the variant's, as the
-    trainer's evaluation does). `shuffle` (default: `split == "train"`) uses a fixed seed, so the order is the
-    same on every call; samples taken from the front then cover every class.
-
-    >>> ds = load_dataset("digits", "test", image_size=(16, 16), mean=(0.5,) * 3, std=(0.5,) * 3, batch_size=360)
-    >>> images, labels = next(iter(ds))
-    >>> images.shape, labels.dtype.name, float(images.numpy().min())
-    (TensorShape([360, 16, 16, 3]), 'int32', -1.0)
-    """
-    return build_pipeline(name, split, image_size=image_size, mean=mean, std=std, batch_size=batch_size,
-                          shuffle=split == "train" if shuffle is None else shuffle, crop_pct=crop_pct,
-                          interpolation=interpolation, data_dir=data_dir)
-
-
-def variant_preprocessing(model_name: str) -> dict:
-    """`crop_pct` and `interpolation` of registry variant `model_name` for `load_dataset`; {} for other models.
-
-    >>> variant_preprocessing("resmlp_12_224"), variant_preprocessing("my_model")
-    ({'crop_pct': 0.875, 'interpolation': 'bicubic'}, {})
-    """
-    import keras_mlp
-
-    if model_name not in keras_mlp.VARIANTS:
-        return {}
-    pre = keras_mlp.get_variant(model_name).preprocessing
-    return {"crop_pct": pre.crop_pct, "interpolation": pre.interpolation}

@@ -15,14 +15,14 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from keras_mlp.checkpoint_io import CheckpointError, read_checkpoint
-from keras_mlp.models import ff_vit_weights, gmlp_weights, mixer_weights, resmlp_weights
+from keras_mlp.models import FAMILIES
 from keras_mlp.models.keymap import Layout
+from keras_mlp.weights.readers import CheckpointError, read_checkpoint
+from keras_mlp.weights.resize import resize
 
 log = logging.getLogger("keras_mlp")
-LAYOUTS: tuple[Layout, ...] = (*mixer_weights.LAYOUTS, *resmlp_weights.LAYOUTS, *gmlp_weights.LAYOUTS,
-                               *ff_vit_weights.LAYOUTS)
-FAMILY_NAMES = {"mixer": "MLP-Mixer", "resmlp": "ResMLP", "gmlp": "gMLP", "ff": "feed-forward-only ViT"}
+LAYOUTS: tuple[Layout, ...] = tuple(layout for family in FAMILIES for layout in family.layouts)
+FAMILY_NAMES = {family.block: family.display_name for family in FAMILIES}
 
 
 def _short(items, limit: int = 12) -> str:
@@ -32,22 +32,8 @@ def _short(items, limit: int = 12) -> str:
 
 
 def named_weights(model) -> dict:
-    """`{path: variable}` with Keras 3 paths (`MixerBlock_0/norm1/gamma`), built by walking the layers so that
-    tf_keras (whose variable names drop the sublayer scopes) gets the same paths."""
-    out: dict = {}
-
-    def walk(layer, prefix: str) -> None:
-        subs = list(layer._flatten_layers(include_self=False, recursive=False))
-        owned = {id(w) for sub in subs for w in sub.weights}
-        for w in layer.weights:
-            if id(w) not in owned:
-                out[prefix + w.name.split("/")[-1].split(":")[0]] = w
-        for sub in subs:
-            walk(sub, f"{prefix}{sub.name}/")
-
-    for layer in model.layers:
-        walk(layer, f"{layer.name}/")
-    return out
+    """`{path: variable}` with the Keras 3 weight paths the key maps use (`MixerBlock_0/norm1/gamma`)."""
+    return {variable.path: variable for variable in model.weights}
 
 
 def find_layout(state: Mapping[str, np.ndarray], source: str = "the checkpoint") -> Layout:
@@ -136,8 +122,6 @@ def build_with_weights(build: Callable[..., object], kwargs: dict, overrides: di
 
     `build(**kwargs)` makes the model; `kwargs` are the variant's arguments with `overrides` applied.
     """
-    from keras_mlp.resize import resize  # keras_mlp.resize needs this module; import late
-
     state, where = _as_state(source)
     layout = find_layout(state, where)
     grid = native_grid(layout, state)

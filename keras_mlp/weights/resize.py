@@ -20,24 +20,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_mlp.checkpoints import named_weights
 from keras_mlp.layers.embedding import bilinear_matrix
 from keras_mlp.models.trunk import resolve_input_shape
 
 METHODS = ("auto", "block_diagonal", "interpolate")
-# Keras weight path suffix → (token axes, hidden axis that follows the token count or the block count).
-TOKEN_WEIGHTS = {
-    "token_mixing/mlp/fc1/kernel": ((0,), 1), "token_mixing/mlp/fc1/bias": ((), 0),
-    "token_mixing/mlp/fc2/kernel": ((1,), 0), "token_mixing/mlp/fc2/bias": ((0,), None),
-    "token_mixing/norm/gamma": ((0,), None), "token_mixing/norm/beta": ((0,), None),
-    "linear_tokens/fc/kernel": ((0, 1), None), "linear_tokens/fc/bias": ((0,), None),
-    "gate/proj/fc/kernel": ((0, 1), None), "gate/proj/fc/bias": ((0,), None),
-    "embed/pos_embed": ((1,), None),
-}
 
 
-def _rule(path: str):
-    return next((rule for suffix, rule in TOKEN_WEIGHTS.items() if path.endswith(suffix)), None)
+def _rule(model, path: str):
+    """(token axes, hidden axis) of a token-mixing weight of `model` (its family's `token_weights`), else None."""
+    return next((rule for suffix, rule in model.token_weights.items() if path.endswith(suffix)), None)
 
 
 def _block_diagonal(value: np.ndarray, shape, token_axes, hidden_axis, groups) -> np.ndarray:
@@ -93,7 +84,7 @@ def resize(model, image_size, method: str = "auto"):
     h, w, c = resolve_input_shape(image_size, None, model.patch_size)
     old, new = tuple(model.grid_size), (h // model.patch_size, w // model.patch_size)
     whole = all(n % o == 0 for n, o in zip(new, old))
-    ff = model.block == "ff"
+    ff = not model.splits_into_subgrids
     if method == "auto":
         method = "block_diagonal" if whole and not ff else "interpolate"
     if method == "block_diagonal" and (ff or not whole):
@@ -115,11 +106,12 @@ def resize(model, image_size, method: str = "auto"):
         i, j = np.meshgrid(np.arange(old[0]), np.arange(old[1]), indexing="ij")
         groups = [((i * kh + a) * new[1] + j * kw + b).reshape(-1) for a in range(kh) for b in range(kw)]
     resized = type(model).from_config(config)
-    trained = {path: np.asarray(v.numpy()) for path, v in named_weights(model).items()}
+    trained = {v.path: np.asarray(v.numpy()) for v in model.weights}
     offset = 1 if model.class_token else 0
-    for path, variable in named_weights(resized).items():
+    for variable in resized.weights:
+        path = variable.path
         value, fresh = trained[path], np.asarray(variable.numpy())
-        rule = _rule(path)
+        rule = _rule(model, path)
         if rule is not None and not (path == "embed/pos_embed" and model.pos_embed_grid is not None):
             token_axes, hidden_axis = rule
             if groups is not None:

@@ -1,0 +1,21 @@
+"""The data an export needs, from `keras_mlp.data`: the train split (calibration, QAT) and the held-out split (the
+parity gate), both in the model's own evaluation preprocessing and both shuffled with a fixed seed, so that the
+samples taken from the front (calibration, QAT, `--num-eval`) cover every class and are the same on every call."""
+from __future__ import annotations
+
+from keras_mlp.data import dataset_info, load_dataset
+from keras_mlp.preprocessing import Preprocessing
+
+from export.convert import ExportError
+
+
+def load_splits(dataset: str, preprocessing: Preprocessing, image_size, *, data_dir: str | None = None,
+                batch_size: int = 256):
+    """(train, test, class_names) of `dataset` ("digits", an image folder or a tfds name), else `ExportError`."""
+    try:
+        info = dataset_info(dataset, data_dir=data_dir)
+        load = dict(preprocessing=preprocessing, image_size=tuple(int(s) for s in image_size), batch_size=batch_size,
+                    data_dir=data_dir, shuffle=True)
+        return load_dataset(dataset, "train", **load), load_dataset(dataset, "test", **load), list(info.class_names)
+    except (ValueError, OSError) as err:
+        raise ExportError(f"Cannot load dataset {dataset!r}: {err}") from err
