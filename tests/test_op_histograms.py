@@ -11,11 +11,11 @@ import json
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
 import export
-import keras
 import keras_mlp
 from keras_mlp.io import write_atomic
 
