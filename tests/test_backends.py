@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 import keras_mlp
+from tests.backends import BACKEND
 from tests.test_registry import EXPECTED_PARAMS
 
-BACKEND = keras.backend.backend()
 ROOT = Path(__file__).parents[1]
 EXCHANGE = "KERAS_MLP_BACKEND_EXCHANGE"  # folder where a non-TF battery leaves its .keras files for TensorFlow
 TINY = dict(image_size=32, num_blocks=2, hidden_dim=32, num_classes=5)

@@ -9,7 +9,10 @@ import pytest
 
 import keras_mlp
 from keras_mlp.data import load_dataset
+from tests.backends import tensorflow_only
 from training import eval_cli
+
+pytestmark = tensorflow_only("keras-mlp-eval (tf.data, TFLite)")
 
 DIGITS = [str(i) for i in range(10)]
 

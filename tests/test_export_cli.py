@@ -8,7 +8,10 @@ import pytest
 
 import export
 from export.cli import main
+from tests.backends import tensorflow_only
 from tests.conftest import tiny_model
+
+pytestmark = tensorflow_only("TFLite export")
 
 
 @pytest.fixture(scope="module")

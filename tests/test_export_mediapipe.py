@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 import export
+from tests.backends import tensorflow_only
 from tests.conftest import tiny_model
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, tensorflow_only("TFLite export")]
 MEDIAPIPE = "mediapipe==0.10.21"
 
 CLASSIFY = textwrap.dedent("""

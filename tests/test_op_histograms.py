@@ -11,16 +11,15 @@ import json
 import sys
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 
 import export
 import keras_mlp
 from keras_mlp.io import write_atomic
+from tests.backends import tensorflow_only
 
-pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                                reason="TFLite conversion runs on the TensorFlow backend only")
+pytestmark = tensorflow_only("TFLite conversion")
 
 GOLDEN = Path(__file__).parent / "golden" / "op_histograms.json"
 TINY = dict(image_size=32, num_blocks=2, hidden_dim=32, num_classes=5)

@@ -12,8 +12,11 @@ import keras_mlp
 from keras_mlp.data import build_pipeline, dataset_info, load_dataset
 from keras_mlp.data.augment import Augmenter
 from keras_mlp.preprocessing import Preprocessing
+from tests.backends import tensorflow_only
 from training import cli
 from training.config import UsageError
+
+pytestmark = tensorflow_only("The tf.distribute trainer")
 
 TINY = ["--set", "model.image_size=8", "--set", "model.patch_size=2", "--set", "model.num_blocks=1",
         "--set", "model.hidden_dim=16", "--set", "model.tokens_mlp_dim=8", "--set", "model.channels_mlp_dim=32",
