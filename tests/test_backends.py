@@ -3,12 +3,14 @@
 Under `KERAS_BACKEND=jax` (or `torch`) the battery below runs in process: every registry variant's parameter
 count, forward, JSON config and `.keras` round trips, `model.fit` lowering the loss with a gradient for every
 variable, features without the head, mixed bfloat16, and the model/weights code importing no TensorFlow.
-Under TensorFlow (the default run) `test_jax_battery_then_its_files_on_tensorflow` runs that battery, the golden
-checkpoint loads and `keras_mlp.resize` in a `KERAS_BACKEND=jax` subprocess, then loads the `.keras` files the
-subprocess saved: same logits as on JAX, and they export to TFLite through the float32 gate.
+Under TensorFlow (the default run) `test_battery_on_another_backend_then_its_files_on_tensorflow` runs that
+battery, the golden checkpoint loads and `keras_mlp.resize` in a `KERAS_BACKEND=jax` subprocess (and `torch`, slow
+tier, where PyTorch is installed), then loads the `.keras` files the subprocess saved: same logits as there, and
+they export to TFLite through the float32 gate.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -35,14 +37,14 @@ CASES = {  # one tiny model per family; the FF-only ViT with its position embedd
 }
 IMAGES = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32")
 LABELS = np.arange(4) % 5
-# Run in the JAX subprocess beside this file: checkpoints load with the references' logits, resize works.
-ALSO_ON_JAX = ["tests/test_weights_golden.py::test_timm_golden",
-               "tests/test_resize.py::test_block_diagonal_is_exact_on_repeated_patches[mixer_s16_224]",
-               "tests/test_resize.py::test_interpolate_serves_other_sizes[ff_ti16_224]"]
+# Run beside this file on the other backend: checkpoints load with the references' logits, resize works.
+ALSO_ELSEWHERE = ["tests/test_weights_golden.py::test_timm_golden",
+                  "tests/test_resize.py::test_block_diagonal_is_exact_on_repeated_patches[mixer_s16_224]",
+                  "tests/test_resize.py::test_interpolate_serves_other_sizes[ff_ti16_224]"]
 
 other_backend = pytest.mark.skipif(
     BACKEND == "tensorflow", reason="runs under KERAS_BACKEND=jax or torch (on TensorFlow: tests/test_models.py, "
-    "and test_jax_battery_then_its_files_on_tensorflow runs this file under JAX)")
+    "and test_battery_on_another_backend_then_its_files_on_tensorflow runs this file under JAX and PyTorch)")
 
 
 def randomised(name: str, seed: int = 0):
@@ -187,25 +189,31 @@ def test_models_weights_and_keras_files_import_no_tensorflow(tmp_path):
     assert run.stdout.strip().splitlines()[-1] == "[]", f"TensorFlow imported on {BACKEND}: {run.stdout[-2000:]}"
 
 
-@pytest.mark.skipif(BACKEND != "tensorflow", reason="the TensorFlow side of the JAX battery")
-def test_jax_battery_then_its_files_on_tensorflow(tmp_path):
-    """The battery above under JAX (subprocess), then each `.keras` file it saved loads here with the same logits
-    (≤ 1e-5 of the logit scale, float32) and converts to a float32 TFLite file that passes the export gate."""
-    import export  # here: the JAX run of this file stays free of the exporter
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="the TensorFlow side of the other backends' battery")
+@pytest.mark.parametrize("backend", [
+    "jax",  # in the test extra: the fast tier runs it
+    pytest.param("torch", marks=[pytest.mark.slow, pytest.mark.skipif(
+        importlib.util.find_spec("torch") is None, reason="PyTorch is not installed (pip install torch, CPU wheel)")]),
+])
+def test_battery_on_another_backend_then_its_files_on_tensorflow(backend, tmp_path):
+    """The battery above under `backend` (subprocess, with the checkpoint and resize tests `ALSO_ELSEWHERE`), then
+    each `.keras` file it saved loads here with the same logits (≤ 1e-5 of the logit scale, float32) and converts
+    to a float32 TFLite file that passes the export gate."""
+    import export  # here: the other backends' run of this file stays free of the exporter
 
     # XLA's CPU optimiser costs seconds per function, the tiny models run for milliseconds: compile fast (-35% time)
     fast = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes"
-    env = {**os.environ, "KERAS_BACKEND": "jax", EXCHANGE: str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3",
+    env = {**os.environ, "KERAS_BACKEND": backend, EXCHANGE: str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3",
            "XLA_FLAGS": fast.strip()}
     command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-k", "not on_tensorflow"]
-    run = subprocess.run([*command, __file__, *ALSO_ON_JAX], cwd=ROOT, env=env, capture_output=True, text=True,
+    run = subprocess.run([*command, __file__, *ALSO_ELSEWHERE], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=900)
     summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else ""
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
     assert re.search(r"\d+ passed", summary) and "skipped" not in summary, summary
     for name in CASES:
         saved = np.load(tmp_path / f"{name}.npz")
-        assert str(saved["backend"]) == "jax"
+        assert str(saved["backend"]) == backend
         model = keras.saving.load_model(tmp_path / f"{name}.keras")
         logits = model.predict(saved["images"], verbose=0)
         scale = np.abs(saved["logits"]).max()
