@@ -15,6 +15,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from keras_mlp.backend import LEGACY, keras
 from keras_mlp.models import FAMILIES
 from keras_mlp.models.keymap import Layout
 from keras_mlp.weights.readers import CheckpointError, read_checkpoint
@@ -32,8 +33,28 @@ def _short(items, limit: int = 12) -> str:
 
 
 def named_weights(model) -> dict:
-    """`{path: variable}` with the Keras 3 weight paths the key maps use (`MixerBlock_0/norm1/gamma`)."""
-    return {variable.path: variable for variable in model.weights}
+    """`{path: variable}` with the Keras 3 weight paths the key maps use (`MixerBlock_0/norm1/gamma`).
+
+    tf_keras variables (the QAT build) have no `path` and drop the sublayer scopes from their names, so there the
+    path is rebuilt from the layer tree (`tf.Module.submodules`, public in both builds)."""
+    if not LEGACY:
+        return {variable.path: variable for variable in model.weights}
+    out: dict = {}
+
+    def walk(layer, prefix: str) -> None:
+        subs = [m for m in layer.submodules if isinstance(m, keras.layers.Layer)]
+        nested = {id(n) for m in subs for n in m.submodules}
+        children = [m for m in subs if id(m) not in nested]
+        owned = {id(w) for child in children for w in child.weights}
+        for w in layer.weights:
+            if id(w) not in owned:
+                out[prefix + w.name.split("/")[-1].split(":")[0]] = w
+        for child in children:
+            walk(child, f"{prefix}{child.name}/")
+
+    for layer in model.layers:
+        walk(layer, f"{layer.name}/")
+    return out
 
 
 def find_layout(state: Mapping[str, np.ndarray], source: str = "the checkpoint") -> Layout:
