@@ -16,7 +16,8 @@ import os
 import shutil
 import tempfile
 import urllib.parse
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from keras_mlp.backend import keras
 from keras_mlp.weights.loading import find_layout

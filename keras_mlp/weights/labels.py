@@ -29,12 +29,12 @@ def synsets(label_set: str) -> tuple[str, ...]:
     return tuple(_lines(SYNSET_FILES[label_set]))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _lemmas() -> dict[str, str]:
     return dict(line.split("\t", 1) for line in _lines("imagenet_synset_to_lemma.txt.gz"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def class_names(label_set: str) -> tuple[str, ...]:
     """Unique human-readable names of `label_set` in head order."""
     ids = synsets(label_set)
