@@ -14,7 +14,7 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 import keras_mlp
-from keras_mlp.weights import DownloadError, Preset, WeightFile, fetch_preset
+from keras_mlp.weights import DownloadError, Preset, WeightFile, fetch_preset, get_preset
 from keras_mlp.weights.presets import TIMM_MIXER
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -78,8 +78,11 @@ def test_preset_downloads_once_then_comes_from_the_cache(tmp_path, server, home)
     model = keras_mlp.create_model(PRESET, **TINY_MIXER)
     assert model.num_classes == 1000 and tuple(model.image_size) == (32, 32)
     np.testing.assert_array_equal(model.get_layer("head").kernel.numpy(), state["head.weight"].T)
-    again = keras_mlp.create_model("mixer_b16_224", weights="goog_in21k_ft_in1k", **TINY_MIXER)
-    np.testing.assert_array_equal(again.get_layer("head").bias.numpy(), state["head.bias"])
+    assert model.preprocessing == get_preset(PRESET).preprocessing  # the preset's own, carried by the model
+    assert len(model.class_names) == 1000 and model.class_names[0] == "tench, Tinca tinca"
+    again = keras_mlp.create_model("mixer_b16_224", weights="goog_in21k_ft_in1k", num_classes=3, **TINY_MIXER)
+    np.testing.assert_array_equal(again.get_layer("stem").proj.kernel.numpy(), model.get_layer("stem").proj.kernel)
+    assert again.num_classes == 3 and again.class_names is None  # a fresh head: the preset's names do not apply
     assert server.requests == [HUB_PATH]
     assert [p.name for p in home.iterdir()] == [f"{PRESET}.model.safetensors"]  # no temporary leftovers
 
@@ -130,8 +133,7 @@ def test_sha256_checked(tmp_path, server, home):
 
     def preset(sha256: str) -> Preset:
         return Preset("mixer_s16_224", f"test_{sha256[:4]}", (WeightFile("https://example.org/w/tiny.safetensors",
-                      TIMM_MIXER, sha256),), 1000, "imagenet-1k", (0.5,) * 3, (0.5,) * 3, 0.875, "bicubic", None,
-                      "-", "-", "-")
+                      TIMM_MIXER, sha256),), 1000, "imagenet-1k", keras_mlp.Preprocessing(), None, "-", "-", "-")
 
     with pytest.raises(DownloadError, match=rf"sha256 mismatch: expected 0bad1234…, got {digest[:16]}"):
         fetch_preset(preset("0bad1234"))

@@ -10,11 +10,10 @@ import pytest
 import tensorflow_datasets
 
 import keras_mlp
-from keras_mlp.checkpoint_io import SUFFIXES
-from keras_mlp.checkpoints import LAYOUTS
 from keras_mlp.weights import PRESETS, class_names, get_preset, preset_class_names, resolve_weights
 from keras_mlp.weights.labels import synsets
 from keras_mlp.weights.presets import FLAX_MIXER, LABEL_SETS
+from keras_mlp.weights.readers import SUFFIXES
 
 GOLDEN = Path(__file__).parent / "golden"
 TINY_MIXER = {"patch_size": 8, "num_blocks": 2, "hidden_dim": 32, "tokens_mlp_dim": 16, "channels_mlp_dim": 128}
@@ -36,7 +35,7 @@ def test_required_presets_listed():
 def test_preset_consistent_with_registry(name):
     preset = PRESETS[name]
     variant = keras_mlp.get_variant(preset.model)
-    family_layouts = {layout.name for layout in LAYOUTS if layout.block == variant.family.block}
+    family_layouts = {layout.name for layout in variant.family.layouts}
     assert preset.files and preset.image_size % variant.kwargs["patch_size"] == 0
     for file in preset.files:
         suffix = Path(file.url).suffix
@@ -53,15 +52,16 @@ def test_preset_consistent_with_registry(name):
         assert preset.num_classes == LABEL_SETS[preset.label_set] == len(preset_class_names(preset))
     assert preset.top1 is None or (50 < preset.top1 < 90 and preset.label_set == "imagenet-1k")
     assert preset.top1_source and preset.license and preset.provenance
-    pre = keras_mlp.Preprocessing(**preset.preprocessing_config())  # validated by the Preprocessing class
+    pre = preset.preprocessing
+    assert isinstance(pre, keras_mlp.Preprocessing) and pre.channels == 3
     assert pre.interpolation in ("bicubic", "bilinear") and 0.8 <= pre.crop_pct <= 1.0
 
 
 def test_preprocessing_is_the_files_own():
-    assert get_preset("mixer_b16_224.goog_in21k_ft_in1k").preprocessing_config()["mean"] == (0.5, 0.5, 0.5)
-    miil = get_preset("mixer_b16_224.miil_in21k_ft_in1k").preprocessing_config()
-    assert miil == {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "crop_pct": 0.875, "interpolation": "bilinear"}
-    assert get_preset("resmlp_12_224.fb_in1k").mean == (0.485, 0.456, 0.406)
+    assert get_preset("mixer_b16_224.goog_in21k_ft_in1k").preprocessing == keras_mlp.Preprocessing((0.5,) * 3, (0.5,) * 3)
+    miil = get_preset("mixer_b16_224.miil_in21k_ft_in1k").preprocessing
+    assert miil == keras_mlp.Preprocessing((0, 0, 0), (1, 1, 1), crop_pct=0.875, interpolation="bilinear")
+    assert get_preset("resmlp_12_224.fb_in1k").preprocessing.mean == (0.485, 0.456, 0.406)
 
 
 def test_class_names_follow_tfds_imagenet_order_and_are_unique():
@@ -86,8 +86,8 @@ def test_bad_weights_arguments_name_the_fix():
         keras_mlp.create_model("mixer_b16_224.goog_in21k", weights="goog_in21k")
     with pytest.raises(ValueError, match=r"holds resmlp_12_224 weights, not mixer_b16_224"):
         keras_mlp.create_model("mixer_b16_224", weights="resmlp_12_224.fb_in1k")
-    assert resolve_weights("mixer_s16_224", GOLDEN / "mixer.safetensors") == (
-        "mixer_s16_224", GOLDEN / "mixer.safetensors", None)
+    assert resolve_weights("mixer_s16_224", GOLDEN / "mixer.safetensors", {"num_classes": 3}) == (
+        "mixer_s16_224", GOLDEN / "mixer.safetensors", {"num_classes": 3})
 
 
 def test_checkpoint_keeps_its_native_image_size():

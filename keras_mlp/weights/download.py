@@ -121,9 +121,9 @@ def _cache_name(url: str, preset: Preset | None) -> str:
 def fetch_preset(preset: Preset | str) -> str:
     """The local path of a preset's verified weights, downloaded on first use.
 
-    >>> fetch_preset("mixer_b16_224.nope")
+    >>> fetch_preset("nope.nope")
     Traceback (most recent call last):
-    ValueError: Unknown preset 'mixer_b16_224.nope'. See keras_mlp.list_presets().
+    ValueError: Unknown preset 'nope.nope'. See keras_mlp.list_presets().
     """
     preset = get_preset(preset) if isinstance(preset, str) else preset
     usage = f"create_model({preset.model!r}, weights='/path/to/the/file')"
