@@ -21,6 +21,7 @@ GOLDEN = Path(__file__).parent / "golden"
 TINY_MIXER = {"patch_size": 8, "num_blocks": 2, "hidden_dim": 32, "tokens_mlp_dim": 16, "channels_mlp_dim": 128}
 PRESET = "mixer_b16_224.goog_in21k_ft_in1k"
 HUB_PATH = f"/huggingface.co/timm/{PRESET}/resolve/main/model.safetensors"  # its first file under the mirror
+MIRRORED = f" (mirror of https:/{HUB_PATH})"
 
 
 @pytest.fixture
@@ -93,8 +94,8 @@ def test_corrupt_download_refused_and_not_cached(tmp_path, server, home):
     with pytest.raises(DownloadError) as err:
         keras_mlp.create_model(PRESET, **TINY_MIXER)
     message = str(err.value)
-    assert f"{server.url}{HUB_PATH}: refused, not cached" in message and "corrupt or truncated" in message
-    assert "jx_mixer_b16_224-76587d61.pth: a PyTorch .pth file; reading it needs torch" in message
+    assert f"{server.url}{HUB_PATH}{MIRRORED}: refused, not cached" in message and "corrupt or truncated" in message
+    assert "jx_mixer_b16_224-76587d61.pth): a PyTorch .pth file; reading it needs torch" in message
     assert not home.exists() or not any(home.iterdir())
     server.files[HUB_PATH] = good  # the next call downloads again and succeeds
     assert keras_mlp.create_model(PRESET, **TINY_MIXER).num_classes == 1000
@@ -112,7 +113,7 @@ def test_404_names_the_url_and_the_local_file_fix(server, home):
     with pytest.raises(DownloadError) as err:
         keras_mlp.create_model(PRESET, **TINY_MIXER)
     message = str(err.value)
-    assert f"{server.url}{HUB_PATH}: download failed" in message and "404" in message
+    assert f"{server.url}{HUB_PATH}{MIRRORED}: download failed" in message and "404" in message
     assert "pass its path: create_model('mixer_b16_224', weights='/path/to/the/file')" in message
     assert "KERAS_MLP_WEIGHTS_MIRROR" in message and not any(home.iterdir())
 
@@ -122,7 +123,8 @@ def test_offline_names_the_url(monkeypatch, home):
         s.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{s.getsockname()[1]}"
     monkeypatch.setenv("KERAS_MLP_WEIGHTS_MIRROR", closed)
-    with pytest.raises(DownloadError, match=rf"(?s){closed}{HUB_PATH}: download failed.*refused.*pass its path"):
+    with pytest.raises(DownloadError, match=rf"(?s){closed}{HUB_PATH} \(mirror of .*\): download failed.*refused.*"
+                                            "pass its path"):
         keras_mlp.create_model(PRESET, **TINY_MIXER)
 
 
@@ -142,7 +144,7 @@ def test_sha256_checked(tmp_path, server, home):
 
 
 def test_pth_only_preset_without_torch_says_so(server, home):
-    with pytest.raises(DownloadError, match=r"linear-tiny-checkpoint.pth: a PyTorch .pth file; reading it needs "
+    with pytest.raises(DownloadError, match=r"linear-tiny-checkpoint.pth\): a PyTorch .pth file; reading it needs "
                                             r"torch, which is not installed \(pip install torch\)"):
         keras_mlp.create_model("ff_ti16_224.lukemelas_in1k")
     assert server.requests == []

@@ -57,8 +57,10 @@ def sha256_of(path: str) -> str:
 
 def _verify(path: str, url: str, file: WeightFile | None, preset: Preset | None) -> None:
     """Refuse a downloaded file whose hash, readability, layout or class count is not the expected one."""
-    if file is not None and file.sha256 and not sha256_of(path).startswith(file.sha256.lower()):
-        raise DownloadError(f"sha256 mismatch: expected {file.sha256}…, got {sha256_of(path)[:16]}…")
+    if file is not None and file.sha256:
+        digest = sha256_of(path)
+        if not digest.startswith(file.sha256.lower()):
+            raise DownloadError(f"sha256 mismatch: expected {file.sha256}…, got {digest[:16]}…")
     state = read_checkpoint(path)
     layout = find_layout(state, url)
     if file is not None and layout.name != file.layout:
@@ -97,15 +99,16 @@ def _fetch(candidates: list[tuple[str, WeightFile | None]], preset: Preset | Non
     problems = []
     for (url, file), target in zip(candidates, targets):
         source = mirrored(url)
+        shown = source if source == url else f"{source} (mirror of {url})"
         if target.endswith(TORCH_SUFFIXES) and importlib.util.find_spec("torch") is None:
-            problems.append(f"{source}: a PyTorch .pth file; reading it needs torch, which is not installed "
+            problems.append(f"{shown}: a PyTorch .pth file; reading it needs torch, which is not installed "
                             "(pip install torch)")
             continue
         try:
             _download(source, target, file, preset)
             return target
         except DownloadError as err:
-            problems.append(f"{source}: {err}")
+            problems.append(f"{shown}: {err}")
     name = f"preset {preset.name}" if preset else "the weights"
     raise DownloadError(f"Could not get {name}:\n  " + "\n  ".join(problems) + f"\nIf this machine is offline, "
                         f"download a file above elsewhere and pass its path: {usage}; or serve a copy of the files "
