@@ -58,7 +58,8 @@ def test_preset_consistent_with_registry(name):
 
 
 def test_preprocessing_is_the_files_own():
-    assert get_preset("mixer_b16_224.goog_in21k_ft_in1k").preprocessing == keras_mlp.Preprocessing((0.5,) * 3, (0.5,) * 3)
+    half = keras_mlp.Preprocessing((0.5, 0.5, 0.5), (0.5, 0.5, 0.5), crop_pct=0.875, interpolation="bicubic")
+    assert get_preset("mixer_b16_224.goog_in21k_ft_in1k").preprocessing == half
     miil = get_preset("mixer_b16_224.miil_in21k_ft_in1k").preprocessing
     assert miil == keras_mlp.Preprocessing((0, 0, 0), (1, 1, 1), crop_pct=0.875, interpolation="bilinear")
     assert get_preset("resmlp_12_224.fb_in1k").preprocessing.mean == (0.485, 0.456, 0.406)

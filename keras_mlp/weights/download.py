@@ -139,7 +139,7 @@ def fetch_url(url: str, model: str = "<model>") -> str:
 
 
 def resolve_weights(name: str, weights: Any = None, overrides: dict | None = None) -> tuple[str, Any, dict]:
-    """`create_model(name, weights, **overrides)` → (registered model name, checkpoint path, mapping or None, overrides).
+    """`create_model(name, weights, **overrides)` → (model name, checkpoint path / mapping / None, overrides).
 
     `name` is a model (`"mixer_b16_224"`) or a preset (`"mixer_b16_224.goog_in21k_ft_in1k"`); `weights` is None, a
     tag of the model (`"goog_in21k_ft_in1k"`), a preset name, an http(s)/file URL, a checkpoint path, or a
@@ -153,8 +153,8 @@ def resolve_weights(name: str, weights: Any = None, overrides: dict | None = Non
     overrides = dict(overrides or {})
     if preset is not None:
         overrides.setdefault("preprocessing", preset.preprocessing)
-        kept = overrides.get("include_top", True) and overrides.get("num_classes", preset.num_classes) == preset.num_classes
-        if kept and preset.label_set is not None:
+        same_head = overrides.get("num_classes", preset.num_classes) == preset.num_classes
+        if overrides.get("include_top", True) and same_head and preset.label_set is not None:
             overrides.setdefault("class_names", preset_class_names(preset))
     return model, source, overrides
 

@@ -156,7 +156,8 @@ _timm("gmlp_s16_224", "ra3_in1k", "v0.1-weights/gmlp_s16_224_raa-10536d42.pth", 
 def _flax(model: str, tag: str, path: str, classes: int, labels: str, crop_pct: float, top1: float | None,
           top1_source: str, provenance: str) -> None:
     _add(Preset(model, tag, (WeightFile(FLAX + path, FLAX_MIXER),), classes, labels,
-                Preprocessing(HALF, HALF, crop_pct, "bicubic"), top1, top1_source, "apache-2.0 (google-research/vision_transformer)",
+                Preprocessing(HALF, HALF, crop_pct, "bicubic"), top1, top1_source,
+                "apache-2.0 (google-research/vision_transformer)",
                 "Official MLP-Mixer Flax checkpoint (google-research/vision_transformer, gs://mixer_models, listed "
                 f"in vit_jax.ipynb); images scaled to [-1, 1] (vit_jax input_pipeline.py). {provenance}"))
 
