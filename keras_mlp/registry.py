@@ -16,6 +16,7 @@ from keras_mlp.preprocessing import Preprocessing
 from keras_mlp.weights.download import resolve_weights
 from keras_mlp.weights.loading import build_with_weights
 
+
 @dataclasses.dataclass(frozen=True)
 class Variant:
     """One registered model: its family, arguments and the facts recorded next to it."""
