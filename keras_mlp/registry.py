@@ -13,7 +13,9 @@ from typing import Any
 
 from keras_mlp.models import GMLP, FeedForwardViT, MLPMixer, MLPTrunk, ResMLP
 from keras_mlp.preprocessing import Preprocessing
+from keras_mlp.weights.download import resolve_weights
 from keras_mlp.weights.loading import build_with_weights
+
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
@@ -116,12 +118,17 @@ def create_model(name: str, weights=None, **overrides) -> MLPTrunk:
     """Build the registered variant `name`; keyword `overrides` replace its arguments (e.g. `num_classes=10`).
 
     `weights` (a checkpoint path or `{key: array}`, see `keras_mlp.checkpoints`) loads published weights: the class
-    count and patch grid come from the checkpoint; another `num_classes` gets a fresh head (logged), another
-    `image_size` a resized model (`keras_mlp.resize`).
+    count, patch grid and image size come from the checkpoint; another `num_classes` gets a fresh head (logged),
+    another `image_size` a resized model (`keras_mlp.resize`).
+
+    `name` may be a preset (`"mixer_b16_224.goog_in21k_ft_in1k"`) and `weights` a preset tag, a path or an https URL
+    (`keras_mlp.weights.resolve_weights`: downloaded once into the Keras cache, verified); a preset model carries the
+    preset's preprocessing and class names.
 
     >>> create_model("mixer_s16_224", image_size=32, num_blocks=1, num_classes=10).output_shape
     (None, 10)
     """
+    name, weights, overrides = resolve_weights(name, weights, overrides)
     variant = get_variant(name)
     unknown = sorted(set(overrides) - accepted_arguments(variant.family))
     if unknown:

@@ -3,8 +3,8 @@
 `load_checkpoint(model, path_or_state)` fails with the full list of what differs (missing keys, unexpected keys,
 shape mismatches) before a single weight is assigned — never a silent partial load. `build_with_weights` is
 `create_model(name, weights=...)`: it reads the class count, patch grid and position grid off the checkpoint,
-builds the model to fit, gives it a fresh head when another class count is asked for, and resizes it when
-another image size is asked for (`keras_mlp.resize`).
+builds the model to fit (at the checkpoint's own image size), gives it a fresh head when another class count is
+asked for, and resizes it when another image size is asked for (`keras_mlp.resize`).
 """
 from __future__ import annotations
 
@@ -152,9 +152,9 @@ def build_with_weights(build: Callable[..., object], kwargs: dict, overrides: di
         target = tuple(overrides["input_shape"][:2])
         kwargs["input_shape"] = (grid[0] * patch, grid[1] * patch, overrides["input_shape"][2])
     else:
-        size = kwargs.get("image_size", 224)
-        target = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
         kwargs["image_size"] = (grid[0] * patch, grid[1] * patch)
+        size = overrides.get("image_size") or kwargs["image_size"]  # the checkpoint's own size unless asked
+        target = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
     classes = layout.num_classes(state)
     fresh_head = None  # logged once the model has built (bad arguments fail first)
     if kwargs.get("include_top", True) and classes is None:
