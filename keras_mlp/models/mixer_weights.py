@@ -31,10 +31,11 @@ def timm_spec(num_blocks: int) -> Spec:
 
 
 LAYOUTS = (
-    Layout("official Flax .npz (vit_jax)", "mixer", "MixerBlock_0/token_mixing/Dense_0/kernel",
+    Layout("official Flax .npz (vit_jax)", "flax", "mixer", "MixerBlock_0/token_mixing/Dense_0/kernel",
            r"MixerBlock_(\d+)/", ("head/kernel", "head/bias"), 1,
-           ("MixerBlock_0/token_mixing/Dense_0/kernel", 0, 0), flax_spec, build_args=(("approximate_gelu", True),)),
-    Layout("timm MlpMixer", "mixer", "blocks.0.mlp_tokens.fc1.weight", r"blocks\.(\d+)\.",
+           ("MixerBlock_0/token_mixing/Dense_0/kernel", 0, 0), flax_spec, build_args=(("approximate_gelu", True),),
+           suffix=".npz"),
+    Layout("timm MlpMixer", "timm", "mixer", "blocks.0.mlp_tokens.fc1.weight", r"blocks\.(\d+)\.",
            ("head.weight", "head.bias"), 0, ("blocks.0.mlp_tokens.fc1.weight", 1, 0), timm_spec,
            build_args=(("approximate_gelu", False),)),
 )
