@@ -21,8 +21,10 @@ from typing import Any
 
 from keras_mlp.backend import keras
 from keras_mlp.weights.loading import find_layout
+from keras_mlp.weights.preset_folder import load_preset
 from keras_mlp.weights.presets import PRESETS, Preset, WeightFile, get_preset, list_presets, preset_class_names
 from keras_mlp.weights.readers import TORCH_SUFFIXES, CheckpointError, read_checkpoint
+from keras_mlp.weights.saving import checkpoint_state, own_layout
 
 MIRROR_ENV = "KERAS_MLP_WEIGHTS_MIRROR"
 URL_SCHEMES = ("https://", "http://", "file://")
@@ -142,9 +144,10 @@ def resolve_weights(name: str, weights: Any = None, overrides: dict | None = Non
     """`create_model(name, weights, **overrides)` → (model name, checkpoint path / mapping / None, overrides).
 
     `name` is a model (`"mixer_b16_224"`) or a preset (`"mixer_b16_224.goog_in21k_ft_in1k"`); `weights` is None, a
-    tag of the model (`"goog_in21k_ft_in1k"`), a preset name, an http(s)/file URL, a checkpoint path, or a
-    `{key: array}` mapping. Presets and URLs are downloaded (once) and verified. A preset adds its `preprocessing`,
-    and its `class_names` where its head is kept, to the overrides (explicit ones win).
+    tag of the model (`"goog_in21k_ft_in1k"`), a preset name, an http(s)/file URL, a checkpoint path, a preset
+    folder (`keras_mlp.save_preset`) or a `{key: array}` mapping. Presets and URLs are downloaded (once) and
+    verified. A preset or preset folder adds its `preprocessing`, and its `class_names` where its head is kept, to
+    the overrides (explicit ones win).
 
     >>> resolve_weights("mixer_s16_224", "/data/mixer.npz", {"num_classes": 10})
     ('mixer_s16_224', '/data/mixer.npz', {'num_classes': 10})
@@ -152,11 +155,22 @@ def resolve_weights(name: str, weights: Any = None, overrides: dict | None = Non
     model, source, preset = _resolve(name, weights)
     overrides = dict(overrides or {})
     if preset is not None:
-        overrides.setdefault("preprocessing", preset.preprocessing)
-        same_head = overrides.get("num_classes", preset.num_classes) == preset.num_classes
-        if overrides.get("include_top", True) and same_head and preset.label_set is not None:
-            overrides.setdefault("class_names", preset_class_names(preset))
+        _carry(overrides, preset.preprocessing, preset.num_classes,
+               preset_class_names(preset) if preset.label_set is not None else None)
+    elif isinstance(source, (str, os.PathLike)) and os.path.isdir(source):
+        folder = load_preset(source)
+        _carry(overrides, folder.preprocessing, folder.num_classes if folder.include_top else None,
+               folder.class_names)
+        source = checkpoint_state(folder, own_layout(folder))
     return model, source, overrides
+
+
+def _carry(overrides: dict, preprocessing, num_classes: int | None, class_names) -> None:
+    """The weights' preprocessing, and their class names where the model keeps their head, unless overridden."""
+    overrides.setdefault("preprocessing", preprocessing)
+    same_head = overrides.get("num_classes", num_classes) == num_classes
+    if overrides.get("include_top", True) and same_head and class_names is not None:
+        overrides.setdefault("class_names", class_names)
 
 
 def _resolve(name: str, weights: Any) -> tuple[str, Any, Preset | None]:
