@@ -155,13 +155,11 @@ def resolve_weights(name: str, weights: Any = None, overrides: dict | None = Non
     model, source, preset = _resolve(name, weights)
     overrides = dict(overrides or {})
     if preset is not None:
-        _carry(overrides, preset.preprocessing, preset.num_classes,
-               preset_class_names(preset) if preset.label_set is not None else None)
+        _carry(overrides, preset.preprocessing, preset.num_classes, preset_class_names(preset))
     elif isinstance(source, (str, os.PathLike)) and os.path.isdir(source):
-        folder = load_preset(source)
-        _carry(overrides, folder.preprocessing, folder.num_classes if folder.include_top else None,
-               folder.class_names)
-        source = checkpoint_state(folder, own_layout(folder))
+        saved = load_preset(source)
+        _carry(overrides, saved.preprocessing, saved.num_classes if saved.include_top else None, saved.class_names)
+        source = checkpoint_state(saved, own_layout(saved))
     return model, source, overrides
 
 
