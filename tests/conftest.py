@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny overrides of every registered variant, so the registry is the test matrix."""
+"""Shared fixtures; the tiny configurations, the randomiser and the battery live in tests/helpers.py."""
 from __future__ import annotations
 
 import os
@@ -8,25 +8,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import pytest
 
-import keras_mlp
-
-FAMILY_REPRESENTATIVES = ["mixer_s16_224", "resmlp_12_224", "gmlp_s16_224", "ff_ti16_224"]
-
-
-def tiny_overrides(name: str) -> dict:
-    """Shrink a variant to a 32x32 input and 2 narrow blocks, keeping its family-specific arguments."""
-    variant = keras_mlp.get_variant(name)
-    patch = {32: 16, 16: 8, 14: 8, 8: 4}[variant.kwargs["patch_size"]]
-    overrides = dict(image_size=32, patch_size=patch, num_blocks=2, hidden_dim=32, num_classes=5)
-    if variant.family is keras_mlp.MLPMixer:
-        overrides.update(tokens_mlp_dim=16, channels_mlp_dim=64)
-    return overrides
-
-
-def tiny_model(name: str, **extra):
-    return keras_mlp.create_model(name, **{**tiny_overrides(name), **extra})
+from tests.helpers import random_images
 
 
 @pytest.fixture
 def images() -> np.ndarray:
-    return np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32")
+    return random_images()

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from benchmarks import rounds, tflite_time
-from tests.conftest import tiny_model
+from tests.helpers import tiny_model
 
 
 def fake_latency_runs(monkeypatch, f32_ms, int8_ms, timm_ms, peak):

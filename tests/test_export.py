@@ -9,19 +9,15 @@ import pytest
 import export
 from export.convert import float_compute_ops
 from export.metadata import read_metadata
-from tests.conftest import FAMILY_REPRESENTATIVES, tiny_model
+from tests.helpers import FAMILY_REPRESENTATIVES, randomize_weights, tiny_model
 
 PTQ_MODES = ("float32", "float16", "dynamic", "int8", "int8_float_io", "int16x8")
 INPUT_DTYPE = {"int8": np.int8}
 
 
-def randomised(name: str, seed: int = 0):
+def randomised(name: str, seed: int = 0, **extra):
     """Tiny model with random weights (the head starts at zero, which would make every mode trivially equal)."""
-    model = tiny_model(name)
-    rng = np.random.default_rng(seed)
-    for v in model.weights:
-        v.assign(rng.normal(0.0, 0.1, v.shape).astype("float32") + (1.0 if "gamma" in v.path else 0.0))
-    return model
+    return randomize_weights(tiny_model(name, **extra), seed)
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +179,7 @@ def test_failed_conversion_is_a_rejected_mode_and_the_report_is_written(tmp_path
 
 
 def test_channels_set_normalisation_length_and_colour_space(tmp_path):
-    gray = tiny_model("gmlp_s16_224", input_shape=(32, 32, 1))
+    gray = randomised("gmlp_s16_224", input_shape=(32, 32, 1))
     images = np.random.default_rng(0).normal(size=(4, 32, 32, 1)).astype("float32")
     run = dict(eval_data=images, latency_runs=1, threads=(1,), progress=False)
     with pytest.raises(export.ExportError, match=r"`mean` has 3 value\(s\) \(the registry's .*1-channel images"):
@@ -200,7 +196,7 @@ def test_channels_set_normalisation_length_and_colour_space(tmp_path):
     assert sidecar["normalization"]["mean"] == [0.5] and sidecar["normalization"]["std"] == [0.25]
     raw, _ = read_metadata((tmp_path / "g" / "gmlp_s16_224_float32.tflite").read_bytes())
     assert b"GRAYSCALE image" in raw and b"RGB" not in raw
-    rgba = tiny_model("gmlp_s16_224", input_shape=(32, 32, 4))
+    rgba = randomised("gmlp_s16_224", input_shape=(32, 32, 4))
     summary = export.export_model(rgba, tmp_path / "c", "float32", mean=[0.5] * 4, std=[0.5] * 4,
                                   **{**run, "eval_data": np.zeros((2, 32, 32, 4), np.float32)})
     assert json.loads((tmp_path / "c" / "gmlp_s16_224_float32.json").read_text())["input"]["color"] == "UNKNOWN"

@@ -12,13 +12,9 @@ import keras_mlp
 from keras_mlp.data import build_pipeline, dataset_info, load_dataset
 from keras_mlp.data.augment import Augmenter
 from keras_mlp.preprocessing import Preprocessing
+from tests.helpers import TINY_RUN as TINY
 from training import cli
 from training.config import UsageError
-
-TINY = ["--set", "model.image_size=8", "--set", "model.patch_size=2", "--set", "model.num_blocks=1",
-        "--set", "model.hidden_dim=16", "--set", "model.tokens_mlp_dim=8", "--set", "model.channels_mlp_dim=32",
-        "--epochs", "1", "--batch-size", "128", "--checkpoint-every", "4", "--export", "none",
-        "--set", "verbose=0"]
 
 
 def test_digits_contract():

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.test_training import TINY
+from tests.helpers import TINY_RUN as TINY
 
 MIRRORED = r"""
 import glob, json, sys
