@@ -3,10 +3,7 @@ refused and never cached when corrupt, of another class count or hash, clear err
 from __future__ import annotations
 
 import hashlib
-import http.server
 import socket
-import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -16,52 +13,14 @@ from safetensors.numpy import load_file, save_file
 import keras_mlp
 from keras_mlp.weights import DownloadError, Preset, WeightFile, fetch_preset, get_preset
 from keras_mlp.weights.presets import TIMM_MIXER
+from tests.helpers import GRID_IMAGE_SIZE, TINY
 
 GOLDEN = Path(__file__).parent / "golden"
-TINY_MIXER = {"patch_size": 8, "num_blocks": 2, "hidden_dim": 32, "tokens_mlp_dim": 16, "channels_mlp_dim": 128}
+# the golden Mixer's tiny configuration and its non-square grid (the checkpoint's token count alone cannot tell it)
+TINY_MIXER = {"patch_size": 8, "image_size": GRID_IMAGE_SIZE, **TINY["mixer"]}
 PRESET = "mixer_b16_224.goog_in21k_ft_in1k"
 HUB_PATH = f"/huggingface.co/timm/{PRESET}/resolve/main/model.safetensors"  # its first file under the mirror
 MIRRORED = f" (mirror of https:/{HUB_PATH})"
-
-
-@pytest.fixture
-def server():
-    """Serves `server.files` ({path: bytes}) on 127.0.0.1, 404 otherwise; `server.requests` lists the paths asked."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            httpd.requests.append(self.path)
-            body = httpd.files.get(self.path)
-            if body is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.files, httpd.requests = {}, []
-    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch, server):
-    """A fresh Keras home; every weight URL goes to the loopback server (the mirror override)."""
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setenv("KERAS_MLP_WEIGHTS_MIRROR", server.url)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
-    monkeypatch.setitem(sys.modules, "torch", None)  # the .pth fallbacks need torch: as if it were not installed
-    return tmp_path / "keras" / "models" / "keras_mlp"
 
 
 def _checkpoint(tmp_path: Path, classes: int = 1000) -> tuple[bytes, dict]:
@@ -77,7 +36,7 @@ def _checkpoint(tmp_path: Path, classes: int = 1000) -> tuple[bytes, dict]:
 def test_preset_downloads_once_then_comes_from_the_cache(tmp_path, server, home):
     server.files[HUB_PATH], state = _checkpoint(tmp_path)
     model = keras_mlp.create_model(PRESET, **TINY_MIXER)
-    assert model.num_classes == 1000 and tuple(model.image_size) == (32, 32)
+    assert model.num_classes == 1000 and tuple(model.image_size) == GRID_IMAGE_SIZE
     np.testing.assert_array_equal(model.get_layer("head").kernel.numpy(), state["head.weight"].T)
     assert model.preprocessing == get_preset(PRESET).preprocessing  # the preset's own, carried by the model
     assert len(model.class_names) == 1000 and model.class_names[0] == "tench, Tinca tinca"

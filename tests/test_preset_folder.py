@@ -13,9 +13,7 @@ import pytest
 
 import keras_mlp
 from keras_mlp.weights import CheckpointError, DownloadError, named_weights
-from tests.conftest import tiny_model
-from tests.test_download import home, server  # noqa: F401  (the loopback server and a fresh Keras home)
-from tests.test_save_checkpoint import randomised
+from tests.helpers import TINY, randomize_weights, tiny_model
 
 PREPROCESSING = keras_mlp.Preprocessing((0.1, 0.2, 0.3), (0.4, 0.5, 0.6), 0.9, "bilinear")
 SOURCE = "mixer_b16_224.goog_in21k_ft_in1k"
@@ -24,7 +22,7 @@ SOURCE = "mixer_b16_224.goog_in21k_ft_in1k"
 @pytest.fixture
 def mixer():
     """A tiny randomised Mixer with class names and its own preprocessing, compiled (so it has an optimizer)."""
-    model = randomised(tiny_model("mixer_s16_224", class_names=["cat", "dog", "owl", "bee", "ant"],
+    model = randomize_weights(tiny_model("mixer_s16_224", class_names=["cat", "dog", "owl", "bee", "ant"],
                                   preprocessing=PREPROCESSING), seed=0)
     model.compile(optimizer="adam", loss="mse")
     model.optimizer.build(model.trainable_variables)
@@ -71,8 +69,7 @@ def test_overrides_rebuild_it(mixer, tmp_path, images, caplog):
 def test_weights_from_a_folder(mixer, tmp_path, images):
     """`create_model(name, weights=folder)` takes the folder's weights, preprocessing and class names."""
     folder = keras_mlp.save_preset(mixer, tmp_path / "preset")
-    model = keras_mlp.create_model("mixer_s16_224", weights=folder, patch_size=8, num_blocks=2, hidden_dim=32,
-                                   tokens_mlp_dim=16, channels_mlp_dim=64)
+    model = keras_mlp.create_model("mixer_s16_224", weights=folder, patch_size=8, **TINY["mixer"])
     assert model.class_names == mixer.class_names and model.preprocessing == PREPROCESSING
     np.testing.assert_array_equal(np.asarray(model(images)), np.asarray(mixer(images)))
 

@@ -19,11 +19,13 @@ import keras_mlp
 from keras_mlp.weights import find_layout, named_weights, read_checkpoint
 from keras_mlp.weights.loading import LAYOUTS
 from tests import numpy_reference as ref
+from tests.helpers import GRID_IMAGE_SIZE, TINY, random_images, randomize_weights
 
 ROOT = Path(__file__).parents[1]
 GOLDEN = ROOT / "tests" / "golden"
 ARCH = dict(patch_size=8, num_blocks=2, hidden_dim=32)  # the golden files' tiny models (tools/make_golden.py)
-MIXER = dict(tokens_mlp_dim=16, channels_mlp_dim=128)
+MIXER = {k: v for k, v in TINY["mixer"].items() if k not in ARCH}
+GRID_TOKENS = (GRID_IMAGE_SIZE[0] // 8) * (GRID_IMAGE_SIZE[1] // 8)  # the goldens' non-square grid: 15 tokens
 
 
 def _golden_shapes(name: str) -> dict:
@@ -35,16 +37,19 @@ def _vit_shapes() -> dict:
     return shapes | {"pos_embed": (1, 17, 32)}
 
 
-# case → (model, layout tag, extra arguments, the published {key: shape} of that tiny model)
+# case → (model, layout tag, extra arguments, the published {key: shape} of that tiny model); every case on the
+# goldens' non-square grid but the ViT-style one, whose square pos_embed tells no other grid
 CASES = {
     "mixer-timm": ("mixer_s16_224", "timm", MIXER, lambda: _golden_shapes("mixer")),
-    "mixer-flax": ("mixer_s16_224", "flax", MIXER, lambda: ref.mixer_flax_shapes(8, 32, 16, 16, 128, 2, 5)),
+    "mixer-flax": ("mixer_s16_224", "flax", MIXER,
+                   lambda: ref.mixer_flax_shapes(8, 32, GRID_TOKENS, MIXER["tokens_mlp_dim"],
+                                                 MIXER["channels_mlp_dim"], 2, 5)),
     "resmlp-timm": ("resmlp_12_224", "timm", {}, lambda: _golden_shapes("resmlp")),
     "resmlp-deit": ("resmlp_12_224", "deit", {}, lambda: _golden_shapes("resmlp_deit")),
     "gmlp-timm": ("gmlp_s16_224", "timm", {}, lambda: _golden_shapes("gmlp")),
     "ff-lukemelas": ("ff_ti16_224", "lukemelas", {"pos_embed_grid": (2, 8)},  # stored on another grid: split by it
-                     lambda: ref.ff_shapes(8, 32, 16, (2, 8), 2, 5)),
-    "ff-vit": ("ff_ti16_224", "vit", {}, _vit_shapes),
+                     lambda: ref.ff_shapes(8, 32, GRID_TOKENS, (2, 8), 2, 5)),
+    "ff-vit": ("ff_ti16_224", "vit", {"image_size": 32}, _vit_shapes),
 }
 REFERENCE_FORWARD = {"flax": ref.mixer_flax_forward, "lukemelas": ref.ff_forward}
 
@@ -53,33 +58,29 @@ def _layout(name: str, tag: str):
     return next(x for x in keras_mlp.get_variant(name).family.layouts if x.tag == tag)
 
 
-def randomised(model, seed: int):
-    """Every weight random (the zero-initialised head too); scales around 1 so no block is switched off."""
-    rng = np.random.default_rng(seed)
-    for path, variable in named_weights(model).items():
-        scale = 1.0 if path.endswith(("gamma", "alpha")) else 0.0
-        variable.assign((scale + rng.normal(0.0, 0.5, variable.shape)).astype("float32"))
-    return model
-
-
 def test_every_layout_has_a_round_trip_case():
     assert {(keras_mlp.get_variant(m).family.block, tag) for m, tag, _, _ in CASES.values()} == {
         (layout.block, layout.tag) for layout in LAYOUTS}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_round_trip(case, tmp_path, images):
+def test_round_trip(case, tmp_path):
     name, tag, extra, published = CASES[case]
     layout = _layout(name, tag)
-    model = randomised(keras_mlp.create_model(name, image_size=32, num_classes=5, **ARCH, **extra,
-                                              **dict(layout.build_args)), seed=len(case))
+    extra = {"image_size": GRID_IMAGE_SIZE, **extra}
+    model = randomize_weights(keras_mlp.create_model(name, num_classes=5, **ARCH, **extra, **dict(layout.build_args)),
+                              seed=len(case))
+    images = random_images(size=extra["image_size"])
     path = tmp_path / f"model{layout.suffix}"
     assert keras_mlp.save_checkpoint(model, path, layout=tag) is layout
     state = read_checkpoint(path)
     assert {k: v.shape for k, v in state.items()} == {k: tuple(s) for k, s in published().items()}
     assert find_layout(state) is layout and {v.dtype for v in state.values()} == {np.dtype("float32")}
 
-    back = keras_mlp.create_model(name, weights=path, **ARCH, **(MIXER if "mixer" in name else {}))
+    # A non-square checkpoint's grid is told by the image size (its token count alone does not say 3x5 or 5x3).
+    back = keras_mlp.create_model(name, weights=path, image_size=extra["image_size"], **ARCH,
+                                  **(MIXER if "mixer" in name else {}))
+    assert back.image_size == model.image_size
     mine, theirs = named_weights(model), named_weights(back)
     assert sorted(mine) == sorted(theirs)
     for key, variable in theirs.items():
@@ -97,8 +98,8 @@ def test_round_trip(case, tmp_path, images):
     ("gmlp", "gmlp_s16_224", "timm")])
 def test_golden_files_come_back_bit_for_bit(golden, name, tag, tmp_path):
     original = load_file(GOLDEN / f"{golden}.safetensors")
-    model = keras_mlp.create_model(name, weights=GOLDEN / f"{golden}.safetensors", **ARCH,
-                                   **(MIXER if golden == "mixer" else {}))
+    model = keras_mlp.create_model(name, weights=GOLDEN / f"{golden}.safetensors", image_size=GRID_IMAGE_SIZE,
+                                   **ARCH, **(MIXER if golden == "mixer" else {}))
     keras_mlp.save_checkpoint(model, tmp_path / "back.safetensors", layout=tag)
     written = load_file(tmp_path / "back.safetensors")
     assert sorted(written) == sorted(original)
@@ -120,7 +121,8 @@ def test_wrong_layout_or_file_type_is_refused_and_nothing_written(tmp_path):
 
 def test_headless_model_and_a_gelu_other_than_the_layouts(tmp_path, images, caplog):
     """A feature extractor writes no head; a tanh-GELU Mixer in timm's (exact GELU) layout is written with a warning."""
-    model = randomised(keras_mlp.create_model("mixer_s16_224", image_size=32, include_top=False, **ARCH, **MIXER), 3)
+    model = keras_mlp.create_model("mixer_s16_224", image_size=32, include_top=False, **ARCH, **MIXER)
+    model = randomize_weights(model, 3)
     with caplog.at_level(logging.WARNING, logger="keras_mlp"):
         assert keras_mlp.save_checkpoint(model, tmp_path / "m.safetensors").tag == "timm"  # by the file type
     assert "approximate_gelu=True (the layout's models: False)" in caplog.text
@@ -160,7 +162,7 @@ def test_timm_loads_the_written_file_strictly(family, name, tag, tmp_path, image
     if not python:
         pytest.skip("set KERAS_MLP_REFERENCE_PYTHON to a python with torch and timm (tools/make_golden.py)")
     extra = {**MIXER, "approximate_gelu": False} if family == "mixer" else {}  # timm's exact GELU
-    model = randomised(keras_mlp.create_model(name, image_size=32, num_classes=5, **ARCH, **extra), seed=7)
+    model = randomize_weights(keras_mlp.create_model(name, image_size=32, num_classes=5, **ARCH, **extra), seed=7)
     keras_mlp.save_checkpoint(model, tmp_path / "model.safetensors", layout=tag)
     np.save(tmp_path / "images.npy", images)
     run = subprocess.run([python, "-c", TIMM_SCRIPT, str(ROOT), family, str(tmp_path / "model.safetensors"),

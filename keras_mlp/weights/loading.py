@@ -128,13 +128,16 @@ def load_checkpoint(model, source, *, skip_head: bool = False) -> Layout:
     return layout
 
 
-def native_grid(layout: Layout, state: Mapping) -> tuple[int, int]:
-    """The square patch grid the checkpoint was trained on, from its token count."""
+def native_grid(layout: Layout, state: Mapping, asked: tuple[int, int] | None = None) -> tuple[int, int]:
+    """The patch grid the checkpoint was trained on, from its token count: the `asked` grid when it has that many
+    tokens (a non-square grid can only be told so), else the square one."""
     tokens = layout.num_tokens(state)
+    if asked is not None and asked[0] * asked[1] == tokens:
+        return tuple(asked)
     side = math.isqrt(tokens)
     if side * side != tokens:
-        raise CheckpointError(f"The checkpoint has {tokens} patch tokens, not a square grid; build the model with "
-                              "input_shape set to its grid times the patch size and use load_checkpoint.")
+        raise CheckpointError(f"The checkpoint has {tokens} patch tokens, not a square grid: pass the image size it "
+                              "was trained on (image_size=(height, width), its grid times the patch size).")
     return side, side
 
 
@@ -145,9 +148,12 @@ def build_with_weights(build: Callable[..., object], kwargs: dict, overrides: di
     """
     state, where = _as_state(source)
     layout = find_layout(state, where)
-    grid = native_grid(layout, state)
     kwargs = dict(kwargs)
     patch = kwargs["patch_size"]
+    asked = overrides.get("input_shape") or overrides.get("image_size")
+    if isinstance(asked, (int, np.integer)):
+        asked = (asked, asked)
+    grid = native_grid(layout, state, None if asked is None else (asked[0] // patch, asked[1] // patch))
     if "input_shape" in overrides and overrides["input_shape"] is not None:
         target = tuple(overrides["input_shape"][:2])
         kwargs["input_shape"] = (grid[0] * patch, grid[1] * patch, overrides["input_shape"][2])
