@@ -14,9 +14,10 @@ from keras_mlp.weights import PRESETS, class_names, get_preset, preset_class_nam
 from keras_mlp.weights.labels import synsets
 from keras_mlp.weights.presets import FLAX_MIXER, LABEL_SETS
 from keras_mlp.weights.readers import SUFFIXES
+from tests.helpers import TINY, flax_mixer_checkpoint
 
 GOLDEN = Path(__file__).parent / "golden"
-TINY_MIXER = {"patch_size": 8, "num_blocks": 2, "hidden_dim": 32, "tokens_mlp_dim": 16, "channels_mlp_dim": 128}
+TINY_MIXER = {"patch_size": 8, **TINY["mixer"]}
 # Named in the issue; timm's tags (timm/models/mlp_mixer.py default_cfgs) and the official files.
 REQUIRED = ["mixer_b16_224.goog_in21k_ft_in1k", "mixer_b16_224.goog_in21k", "mixer_b16_224.miil_in21k_ft_in1k",
             "mixer_b16_224.miil_in21k", "mixer_l16_224.goog_in21k_ft_in1k", "mixer_l16_224.goog_in21k",
@@ -91,8 +92,9 @@ def test_bad_weights_arguments_name_the_fix():
         "mixer_s16_224", GOLDEN / "mixer.safetensors", {"num_classes": 3})
 
 
-def test_checkpoint_keeps_its_native_image_size():
-    golden = GOLDEN / "mixer.safetensors"  # trained at 32x32
+def test_checkpoint_keeps_its_native_image_size(tmp_path):
+    golden = tmp_path / "Mixer-tiny.npz"  # a 4x4 grid of 8x8 patches: trained at 32x32
+    np.savez(golden, **flax_mixer_checkpoint(tokens=16))
     native = keras_mlp.create_model("mixer_s16_224", weights=golden, **TINY_MIXER)
     explicit = keras_mlp.create_model("mixer_s16_224", weights=golden, image_size=32, **TINY_MIXER)
     resized = keras_mlp.create_model("mixer_s16_224", weights=golden, image_size=64, **TINY_MIXER)
