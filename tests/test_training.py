@@ -14,6 +14,7 @@ from keras_mlp.data.augment import Augmenter
 from keras_mlp.preprocessing import Preprocessing
 from training import cli
 from training.config import UsageError
+from training.recipes import default_work_dir, resolve
 
 TINY = ["--set", "model.image_size=8", "--set", "model.patch_size=2", "--set", "model.num_blocks=1",
         "--set", "model.hidden_dim=16", "--set", "model.tokens_mlp_dim=8", "--set", "model.channels_mlp_dim=32",
@@ -102,19 +103,20 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, args, message):
 
 
 def _resolve(*argv):
-    return cli.resolve(cli.parser().parse_args(list(argv)))
+    args = cli.parser().parse_args(list(argv))
+    return resolve(args.recipe, *cli.fields_of(args))
 
 
 def test_recipe_model_overrides_apply_to_the_recipe_model_only():
     recipe = _resolve()
-    assert recipe.model_overrides["tokens_mlp_dim"] == 32 and cli.default_work_dir("digits_mixer", recipe) == \
+    assert recipe.model_overrides["tokens_mlp_dim"] == 32 and default_work_dir("digits_mixer", recipe) == \
         os.path.join("runs", "digits_mixer")
     assert _resolve("--model", "mixer_s16_224", "--set", "model.num_blocks=2").model_overrides == {
         **recipe.model_overrides, "num_blocks": 2}
     gmlp = _resolve("--model", "gmlp_ti16_224", "--dataset", "cifar10", "--image-size", "32", "--set",
                     "model.patch_size=4")
     assert gmlp.model_overrides == {"image_size": 32, "patch_size": 4} and gmlp.augment == "auto"
-    assert gmlp.augmentation == "natural" and cli.default_work_dir("digits_mixer", gmlp) == \
+    assert gmlp.augmentation == "natural" and default_work_dir("digits_mixer", gmlp) == \
         os.path.join("runs", "gmlp_ti16_224")
     assert _resolve("--model", "mixer_b16_224").model_overrides == {}  # not a 48-wide 4-block Mixer
     assert _resolve("--recipe", "digits_gmlp", "--model", "gmlp_ti16_224").model_overrides["mlp_ratio"] == 2.0
@@ -192,7 +194,7 @@ def test_main_job_trains_then_exports_with_parity(tmp_path, capsys, monkeypatch)
         return real(model, out_dir, modes, **kwargs)
 
     real = export.export_model
-    monkeypatch.setattr(export, "export_model", spy)
+    monkeypatch.setattr("training.main_job.export_model", spy)
     work = tmp_path / "run"
     args = [a for a in TINY if a not in ("--export", "none")]
     assert cli.main(["--work-dir", str(work), *args, "--export", "float32,float16"]) == 0

@@ -18,6 +18,7 @@ class UsageError(ValueError):
 AUGMENTS = ("auto", "digits", "natural", "none")
 OPTIMIZERS = ("adamw", "lamb")
 MIXED_PRECISION = (None, "mixed_bfloat16", "mixed_float16")
+STRATEGIES = ("auto", "one", "mirrored", "multiworker", "tpu")
 EXAMPLES = {"rand_augment": "[2,9]", "model_overrides": '{"num_blocks":4}', "data_dir": "/data/tfds"}
 POSITIVE_INTS = ("epochs", "batch_size", "checkpoint_every", "keep_checkpoints", "eval_batch_size", "eval_every")
 
@@ -63,7 +64,7 @@ class TrainConfig:
     # Run.
     seed: int = 0
     deterministic: bool = False
-    strategy: str = "auto"
+    strategy: str = "auto"  # auto | one | mirrored | multiworker | tpu (training.distribute)
     checkpoint_every: int = 100  # steps
     keep_checkpoints: int = 2
     eval_batch_size: int = 256
@@ -146,25 +147,3 @@ class TrainConfig:
             raise UsageError(f"Unknown config key(s) {unknown}. Known keys: {', '.join(sorted(known))}.")
         return cls(**values)
 
-
-def parse_value(text: str):
-    """A `--set key=value` value: JSON when it parses (numbers, true, null, lists), else the string."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def apply_overrides(values: dict, assignments: list[str]) -> dict:
-    """Apply `key=value` strings; `model.<arg>=v` goes into `model_overrides`."""
-    values = {**values, "model_overrides": dict(values.get("model_overrides", {}))}
-    for item in assignments:
-        if "=" not in item:
-            raise UsageError(f"--set expects key=value, got {item!r} "
-                             "(e.g. --set epochs=10 or --set model.num_blocks=4).")
-        key, text = item.split("=", 1)
-        if key.startswith("model."):
-            values["model_overrides"][key[len("model."):]] = parse_value(text)
-        else:
-            values[key] = parse_value(text)
-    return values

@@ -1,4 +1,4 @@
-"""The main job: train, then export every TFLite mode with the parity gate (issue 4's `export.export_model`).
+"""The main job: train, then export every TFLite mode with the parity gate (`export.export_model`).
 
 Used by `keras-mlp-train`; with no arguments it is the README's first command (small Mixer on `digits`).
 """
@@ -9,6 +9,11 @@ import os
 import shutil
 import time
 
+import keras
+
+from export import ExportError, export_model
+from export.datasets import load_splits
+from export.pipeline import resolve_modes
 from keras_mlp.io import write_atomic
 from training import workdir
 from training.config import TrainConfig, UsageError
@@ -74,9 +79,6 @@ def _timing(results: dict) -> str:
 
 
 def _check_modes(modes: str) -> None:
-    from export import ExportError
-    from export.pipeline import resolve_modes
-
     try:
         resolve_modes(modes)
     except ExportError as err:
@@ -85,11 +87,6 @@ def _check_modes(modes: str) -> None:
 
 def export(trainer: Trainer, out_dir: str) -> dict:
     """Export the saved `model.keras` in `config.export` modes, gated on the held-out split; a summary."""
-    import keras
-
-    from export import ExportError, export_model
-    from export.datasets import load_splits
-
     config = trainer.config
     model = keras.saving.load_model(os.path.join(trainer.work_dir, workdir.MODEL))
     pre = model.preprocessing
