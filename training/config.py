@@ -19,12 +19,13 @@ AUGMENTS = ("auto", "digits", "natural", "none")
 OPTIMIZERS = ("adamw", "lamb")
 MIXED_PRECISION = (None, "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("auto", "one", "mirrored", "multiworker", "tpu")
-EXAMPLES = {"rand_augment": "[2,9]", "model_overrides": '{"num_blocks":4}', "data_dir": "/data/tfds"}
+EXAMPLES = {"rand_augment": "[2,9]", "model_overrides": '{"num_blocks":4}', "data_dir": "/data/tfds",
+            "export_options": '{"qat_epochs":1}'}
 POSITIVE_INTS = ("epochs", "batch_size", "checkpoint_every", "keep_checkpoints", "eval_batch_size", "eval_every")
 
 # Fields that do not change what is trained: a work directory may be resumed with other values.
-RUNTIME_FIELDS = ("strategy", "data_dir", "download", "export", "checkpoint_every", "keep_checkpoints",
-                  "eval_batch_size", "eval_every", "verbose")
+RUNTIME_FIELDS = ("strategy", "data_dir", "download", "export", "export_options", "checkpoint_every",
+                  "keep_checkpoints", "eval_batch_size", "eval_every", "verbose")
 
 
 @dataclasses.dataclass
@@ -70,6 +71,7 @@ class TrainConfig:
     eval_batch_size: int = 256
     eval_every: int = 1  # epochs between held-out evaluations (the last epoch is always evaluated)
     export: str = "all"  # export modes after training ("none" to skip)
+    export_options: dict = dataclasses.field(default_factory=dict)  # export.export_model keywords: {"qat_epochs": 1}
     verbose: int = 1
 
     def __post_init__(self):
