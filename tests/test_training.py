@@ -90,7 +90,7 @@ def test_short_run_writes_work_dir(tmp_path, capsys):
     (["--set", "rand_augment=5"], r"`rand_augment` must be list or null, got 5. Pass e.g. --set rand_augment=\[2,9\]"),
     (["--set", "rand_augment=[2,9]"], r"`rand_augment` applies to natural-image augmentation only.*'digits'"),
     (["--set", "label_smoothing=1.5"], r"`label_smoothing` must be in \[0, 1\), got 1.5"),
-    (["--set", "optimizer=sgd"], r"`optimizer` must be one of \"adamw\", \"lamb\", got 'sgd'"),
+    (["--set", "optimizer=adam"], r"`optimizer` must be one of \"adamw\", \"lamb\", \"sgd\", got 'adam'"),
     (["--model", "gmlp_ti16_224"], r"Unknown argument\(s\) \['channels_mlp_dim', 'tokens_mlp_dim'\] for gmlp"),
     (["--strategy", "tpu"], r"--strategy tpu found no TPU \(ValueError: .*\)\. Run on a TPU VM, or set TPU_NAME"),
 ])

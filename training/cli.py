@@ -4,6 +4,7 @@
     keras-mlp-train --recipe digits_resmlp --work-dir runs/resmlp
     keras-mlp-train --recipe imagenet_resmlp --data-dir /data/tfds --strategy mirrored
     keras-mlp-train --model gmlp_ti16_224 --dataset cifar10 --download --image-size 32 --set model.patch_size=4
+    keras-mlp-train --recipe finetune_mixer --weights mixer_b16_224.goog_in21k --dataset photos/  # fine-tune
 
 Bad input (unknown model, dataset or recipe, a config value of the wrong type or one that does not apply, data
 absent offline, an image folder with fewer than 2 classes or a file that is not an image, a malformed TF_CONFIG,
@@ -22,8 +23,8 @@ from training.config import MIXED_PRECISION, OPTIMIZERS, STRATEGIES, UsageError
 
 DEFAULT_RECIPE = "digits_mixer"
 # Flags that set the config field of the same name (dashes as underscores).
-FLAGS = ("model", "dataset", "data_dir", "epochs", "batch_size", "lr", "strategy", "seed", "mixed_precision",
-         "optimizer", "export", "checkpoint_every")
+FLAGS = ("model", "weights", "dataset", "data_dir", "epochs", "batch_size", "lr", "strategy", "seed",
+         "mixed_precision", "optimizer", "export", "checkpoint_every")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -38,6 +39,8 @@ def parser() -> argparse.ArgumentParser:
                    "again from scratch")
     p.add_argument("--model", help="registry name (keras_mlp.list_models()); the recipe's model overrides "
                    "apply only to the recipe's model")
+    p.add_argument("--weights", metavar="PRESET|PATH|URL", help="fine-tune from this checkpoint (its architecture; "
+                   "a fresh head unless the dataset's class names are its own: --set head=fresh|keep forces it)")
     p.add_argument("--dataset", help="'digits', an image folder (root/<class>/*.jpg), or a tfds name; the "
                    "recipe's augment applies only to the recipe's dataset (else auto)")
     p.add_argument("--data-dir", help="tensorflow_datasets directory")

@@ -5,6 +5,7 @@
     work_dir/logs/            TensorBoard (tf.summary) scalars
     work_dir/history.csv      one row per epoch
     work_dir/model.keras      the final model;  work_dir/results.json  held-out metrics and timings
+    work_dir/architecture.json  a fine-tuned model's Keras config (training.finetune), rebuilt when resuming
 Files are written atomically (temporary file + os.replace).
 """
 from __future__ import annotations
@@ -21,7 +22,8 @@ from keras_mlp.io import write_atomic
 from training.config import TrainConfig, UsageError
 
 CONFIG, HISTORY, RESULTS, MODEL = "config.json", "history.csv", "results.json", "model.keras"
-OUTPUTS = (CONFIG, HISTORY, RESULTS, MODEL, "checkpoints", "logs", "export")
+ARCHITECTURE = "architecture.json"
+OUTPUTS = (CONFIG, HISTORY, RESULTS, MODEL, ARCHITECTURE, "checkpoints", "logs", "export")
 
 
 class CorruptCheckpointError(UsageError):
