@@ -20,7 +20,6 @@ from training import workdir
 from training.config import TrainConfig, UsageError
 from training.trainer import Trainer
 
-
 # What `config.export_options` may set: `export_model`'s keywords but those the main job passes itself.
 EXPORT_OPTIONS = tuple(sorted(set(inspect.signature(export_model).parameters) - {
     "model", "out_dir", "modes", "train_data", "calibration_data", "eval_data", "class_names", "mean", "std",

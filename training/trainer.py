@@ -22,9 +22,9 @@ import numpy as np
 import tensorflow as tf
 
 import keras_mlp
-from keras_mlp.io import atomic_path, write_atomic
 from keras_mlp import data as data_lib
 from keras_mlp.data.augment import Augmenter
+from keras_mlp.io import atomic_path, write_atomic
 from training import finetune, workdir
 from training.config import TrainConfig, UsageError
 from training.distribute import is_chief, make_strategy, task
