@@ -73,8 +73,8 @@ def _read_config(path: str) -> dict:
     try:
         with open(path) as f:
             saved = json.load(f)
-        problem = None if isinstance(saved, dict) and saved and set(saved) <= known else "not a JSON object of " \
-            "TrainConfig fields"
+        ours = isinstance(saved, dict) and saved and set(saved) <= known
+        problem = None if ours else "not a JSON object of TrainConfig fields"
     except (OSError, ValueError) as err:
         problem = f"unreadable: {err}"
     if problem:
