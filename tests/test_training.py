@@ -153,6 +153,14 @@ def test_optimizer_names_agree():
     assert set(config.OPTIMIZERS) == set(optim.OPTIMIZERS)
 
 
+def test_every_optimizer_builds_without_weight_decay():
+    from training import config, optim
+
+    for name in config.OPTIMIZERS:  # AdamW wants a float: weight_decay=0 once crashed with a traceback
+        optimizer = optim.make_optimizer(config.TrainConfig(optimizer=name, weight_decay=0.0), steps_per_epoch=10)
+        assert not optimizer.weight_decay
+
+
 def test_dataset_absent_offline_fails_fast(tmp_path, capsys):
     work = tmp_path / "run"
     assert cli.main(["--work-dir", str(work), *TINY, "--dataset", "cifar10", "--data-dir", str(tmp_path)]) == 2
