@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from keras_mlp.backend import keras
-from keras_mlp.weights.cli import main
+from training.convert_cli import main
 from tests import numpy_reference as ref
 from tests.helpers import TINY, assert_matches_reference, flax_mixer_checkpoint, predict, random_images
 

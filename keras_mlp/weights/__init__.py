@@ -1,5 +1,5 @@
 """Published weights: checkpoint readers (`readers`), layout detection and loading (`loading`), moving a model to
-another input size (`resize`), the `keras-mlp-convert` CLI (`cli`), named published weights (`presets`), their
+another input size (`resize`), named published weights (`presets`), their
 verified download (`download`) and class names (`labels`), writing a model back in a published layout (`saving`)
 and local preset folders (`preset_folder`). The key maps themselves stay beside their family
 (`keras_mlp.models.*_weights`)."""

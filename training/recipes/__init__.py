@@ -13,7 +13,7 @@ import pkgutil
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from keras_mlp.overrides import parse_overrides
+from training.overrides import parse_overrides
 from training.config import TrainConfig, UsageError
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from keras_mlp.overrides import parse_overrides
+from training.overrides import parse_overrides
 
 EXIT_BAD_INPUT = 2
 
