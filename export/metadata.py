@@ -20,6 +20,7 @@ import io
 import zipfile
 
 import flatbuffers
+import flatbuffers.table
 
 from export.convert import ExportError
 
@@ -157,6 +158,44 @@ def read_metadata(flatbuffer: bytes) -> tuple[bytes | None, dict[str, bytes]]:
     except zipfile.BadZipFile:
         pass
     return data, files
+
+
+def _child(tab: flatbuffers.table.Table, slot: int) -> flatbuffers.table.Table | None:
+    """Table (or union value) at `slot` of `tab`, None if absent."""
+    offset = tab.Offset(4 + 2 * slot)
+    return flatbuffers.table.Table(tab.Bytes, tab.Indirect(tab.Pos + offset)) if offset else None
+
+
+def _children(tab: flatbuffers.table.Table, slot: int) -> list:
+    offset = tab.Offset(4 + 2 * slot)
+    if not offset:
+        return []
+    start = tab.Vector(offset)
+    return [flatbuffers.table.Table(tab.Bytes, tab.Indirect(start + 4 * i)) for i in range(tab.VectorLen(offset))]
+
+
+def _float_list(tab: flatbuffers.table.Table, slot: int) -> list[float]:
+    offset = tab.Offset(4 + 2 * slot)
+    start = tab.Vector(offset) if offset else 0
+    return [tab.Get(flatbuffers.number_types.Float32Flags, start + 4 * i) for i in range(tab.VectorLen(offset))] \
+        if offset else []
+
+
+def read_image_metadata(flatbuffer: bytes) -> dict | None:
+    """What MediaPipe reads of the input image's metadata: {"color": "RGB", "mean": [...], "std": [...]} (the
+    NormalizationOptions, empty lists when absent), None without metadata (schema slots as `metadata_buffer`)."""
+    data, _ = read_metadata(flatbuffer)
+    if data is None:
+        return None
+    root = flatbuffers.table.Table(bytearray(data), flatbuffers.encode.Get(flatbuffers.packer.uoffset, data, 0))
+    image = _children(_children(root, 3)[0], 2)[0]
+    props = _child(_child(image, 3), 1)
+    color = props.Get(flatbuffers.number_types.Uint8Flags, props.Pos + props.Offset(4)) if props.Offset(4) else 0
+    norm = next((_child(unit, 1) for unit in _children(image, 4)
+                 if unit.Get(flatbuffers.number_types.Uint8Flags, unit.Pos + unit.Offset(4)) == _NORMALIZATION_OPTIONS),
+                None)
+    return {"color": {v: k for k, v in COLOR_SPACES.items()}[color],
+            "mean": _float_list(norm, 0) if norm else [], "std": _float_list(norm, 1) if norm else []}
 
 
 def _quantization(detail: dict) -> dict | None:
