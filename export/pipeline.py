@@ -289,16 +289,17 @@ def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_da
         train_images, train_labels = as_arrays(train_data, spec, qat_samples)
         if train_images is None or train_labels is None:
             raise ExportError("Mode 'qat' fine-tunes the model: pass train_data=(images, labels) (or --data).")
+    # (calibration, gate images, float reference) per feed: normalised images, or (raw-pixel modes) their pixels.
     feeds = {False: (calibration, *gate_feed(model, False, eval_images, mean, std))}
+    pixel_calibration = None
     if any(m in PIXEL_MODES for m in modes):
-        feeds[True] = (to_pixels(calibration, mean, std).astype(np.float32),
-                       *gate_feed(model, True, eval_images, mean, std))
+        pixel_calibration = to_pixels(calibration, mean, std).astype(np.float32)
+        feeds[True] = (pixel_calibration, *gate_feed(model, True, eval_images, mean, std))
     runtime_pixels = None if mean is None else to_pixels(eval_images[:RUNTIME_IMAGES], mean, std)
-    qat_modes = [m for m in modes if m in QAT_MODES]
     qat_run = once(lambda: qat_files(
-        model, train_images, train_labels, calibration, modes=qat_modes, pixel_calibration=feeds.get(True, [None])[0],
-        normalization=(mean, std), epochs=qat_epochs, learning_rate=qat_learning_rate, batch_size=qat_batch_size,
-        progress=progress, signature_batch=batch_size))
+        model, train_images, train_labels, calibration, modes=[m for m in modes if m in QAT_MODES],
+        pixel_calibration=pixel_calibration, normalization=(mean, std), epochs=qat_epochs,
+        learning_rate=qat_learning_rate, batch_size=qat_batch_size, progress=progress, signature_batch=batch_size))
     reference = feeds[False][2]
     out_dir = check_out_dir(out_dir)
 

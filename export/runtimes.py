@@ -146,13 +146,16 @@ def mediapipe(flatbuffer: bytes, pixels: np.ndarray, litert_logits: np.ndarray |
     if not result["ok"]:
         return entry(False, True, f"MediaPipe ImageClassifier failed at {result['stage']}",
                      [" ".join(errors) or result["error"]] + refusals)
+    if litert_logits is None:
+        return entry(False, True, "MediaPipe ran it, ai_edge_litert did not: nothing to compare", refusals)
     top1 = np.asarray(result["top1"])
-    agreement = float(np.mean(top1 == litert_logits.argmax(1))) if litert_logits is not None else 0.0
-    max_abs = float(np.abs(np.asarray(result["scores"]) - litert_logits).max()) if litert_logits is not None else None
+    agreement = float(np.mean(top1 == litert_logits.argmax(1)))
     reasons = [] if agreement >= MIN_AGREEMENT else [
         f"top-1 equals ai_edge_litert's on {agreement:.2%} of {len(top1)} images (< {MIN_AGREEMENT:.0%})"]
     return entry(agreement >= MIN_AGREEMENT, True, f"mediapipe {result['version']} ImageClassifier: "
-                 f"{len(top1)} images", reasons + refusals, agreement=agreement, max_abs_score_diff=max_abs)
+                 f"{len(top1)} images", reasons + refusals, agreement=agreement,
+                 max_abs_score_diff=float(np.abs(np.asarray(result["scores"]) - litert_logits).max()),
+                 max_abs_score=float(np.abs(litert_logits).max()))
 
 
 def parse_gpu_report(text: str) -> dict:
