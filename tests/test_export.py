@@ -220,15 +220,27 @@ def test_feature_model_and_path_names_refused(tmp_path):
 
 
 def test_qat_transfers_exactly_and_converts_to_full_int8(data):
-    from export.qat import quantization_aware_training
+    from export.pixels import normalize, to_pixels
+    from export.qat import qat_files
     model = randomised("mixer_s16_224")
     images, labels = data
-    flatbuffer, info = quantization_aware_training(model, images, labels, images[:8], epochs=1, progress=False,
-                                                   signature_batch=None)  # as export_model(batch_size=None)
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+    pixels = to_pixels(images, mean, std)
+    files, info = qat_files(model, images, labels, images[:8], modes=("qat", "qat_uint8"), epochs=1, progress=False,
+                            pixel_calibration=pixels[:8], normalization=(mean, std),
+                            signature_batch=None)  # as export_model(batch_size=None)
+    flatbuffer = files["qat"]
     assert info["transfer_max_abs"] <= 1e-5
     assert export.parity.interpreter(flatbuffer).get_input_details()[0]["shape_signature"][0] == -1
     assert float_compute_ops(flatbuffer) == {} and "GELU" in export.op_histogram(flatbuffer)
     report = export.check_parity(model, flatbuffer, images, labels, mode="qat")
+    assert report.cosine > 0.98, report
+    # The same fine-tune behind the folded normalisation: raw uint8 pixels in (scale 1, zero point 0), float32 out.
+    raw = files["qat_uint8"]
+    inp = export.parity.interpreter(raw).get_input_details()[0]
+    assert inp["dtype"] == np.uint8 and inp["quantization"] == (1.0, 0) and float_compute_ops(raw) == {}
+    reference = model.predict(normalize(pixels, mean, std), verbose=0)
+    report = export.parity.compare(reference, export.run_tflite(raw, pixels), labels, "qat_uint8")
     assert report.cosine > 0.98, report
 
 
