@@ -51,7 +51,7 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("model", help="saved Keras model (.keras)")
     p.add_argument("--modes", default="all", help=f"'all' or comma-separated: {','.join(MODES)}")
-    p.add_argument("--data", required=True, help="dataset for calibration, QAT and the gate (training.data: "
+    p.add_argument("--data", required=True, help="dataset for calibration, QAT and the gate (keras_mlp.data: "
                    "digits, a tfds name or an image folder)")
     p.add_argument("--data-dir", default=None, help="tfds data directory")
     p.add_argument("--out", default="exported", help="output directory")

@@ -50,7 +50,7 @@ def calibration_batches(data, spec: tf.TensorSpec, num_samples: int = 256, progr
     """Representative dataset for the converter: single images (batch 1, as the signature) from `data`.
 
     `data` is a NumPy array (N, H, W, C) of normalised images, or an iterable of (images, labels) / images
-    batches (e.g. `training.data.load_dataset(..., augment=False)`). Checked up front: empty or mis-shaped data
+    batches (e.g. `keras_mlp.data.load_dataset(...)`). Checked up front: empty or mis-shaped data
     raises `ExportError` before the converter runs.
     """
     images = collect_images(data, spec, num_samples)

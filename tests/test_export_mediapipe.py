@@ -18,6 +18,8 @@ import pytest
 
 import export
 from export import runtimes
+from keras_mlp.data import load_dataset
+from keras_mlp.preprocessing import Preprocessing
 from tests.helpers import randomize_weights, tiny_model
 
 pytestmark = pytest.mark.slow
@@ -76,8 +78,8 @@ def test_mediapipe_image_classifier_uses_metadata(tmp_path, mediapipe_python, mo
 
 
 def digits(split: str, mean, std):
-    data = pytest.importorskip("training.data")
-    ds = data.load_dataset("digits", split, image_size=(16, 16), mean=mean, std=std, batch_size=2048, shuffle=False)
+    ds = load_dataset("digits", split, image_size=(16, 16), preprocessing=Preprocessing(mean, std), batch_size=2048,
+                      shuffle=False)
     images, labels = next(iter(ds))
     return images.numpy(), labels.numpy()
 
