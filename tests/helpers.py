@@ -52,6 +52,11 @@ def tiny_model(name: str, **extra):
     return keras_mlp.create_model(name, **{**tiny_overrides(name), **extra})
 
 
+def random_tiny_model(name: str, seed: int = 0, **extra):
+    """`tiny_model` with every weight randomised (`randomize_weights`): outputs that an equality test can fail on."""
+    return randomize_weights(tiny_model(name, **extra), seed)
+
+
 def flax_mixer_checkpoint(tokens: int = 16, classes: int = NUM_CLASSES, seed: int = 1) -> dict:
     """A seeded random checkpoint in the official Flax `.npz` layout of the tiny Mixer with 8x8 patches
     (tests/numpy_reference.py computes its logits independently)."""

@@ -9,15 +9,10 @@ import pytest
 import export
 from export.convert import float_compute_ops
 from export.metadata import read_metadata
-from tests.helpers import FAMILY_REPRESENTATIVES, randomize_weights, tiny_model
+from tests.helpers import FAMILY_REPRESENTATIVES, random_tiny_model, tiny_model
 
 PTQ_MODES = ("float32", "float16", "dynamic", "int8", "int8_float_io", "int16x8")
 INPUT_DTYPE = {"int8": np.int8}
-
-
-def randomised(name: str, seed: int = 0, **extra):
-    """Tiny model with random weights (the head starts at zero, which would make every mode trivially equal)."""
-    return randomize_weights(tiny_model(name, **extra), seed)
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +23,7 @@ def data():
 
 @pytest.mark.parametrize("name", FAMILY_REPRESENTATIVES)
 def test_every_ptq_mode_builtin_and_close(name, data):
-    model = randomised(name)
+    model = random_tiny_model(name)
     images, labels = data
     for mode in PTQ_MODES:
         flatbuffer = export.to_tflite(model, mode, images, num_calibration=32, progress=False)
@@ -48,7 +43,7 @@ def test_every_ptq_mode_builtin_and_close(name, data):
 
 
 def test_dynamic_batch_and_roundtrip_helper(data):
-    model = randomised("mixer_s16_224")
+    model = random_tiny_model("mixer_s16_224")
     images, _ = data
     flatbuffer = export.to_tflite(model, "float32", batch_size=None, progress=False)
     assert export.parity.interpreter(flatbuffer).get_input_details()[0]["shape_signature"][0] == -1
@@ -60,7 +55,7 @@ def test_dynamic_batch_and_roundtrip_helper(data):
 
 
 def test_export_model_files_gate_and_rejection(tmp_path, data):
-    model = randomised("gmlp_s16_224")
+    model = random_tiny_model("gmlp_s16_224")
     images, labels = data
     names = ["a", "b", "c", "d", "e"]
     summary = export.export_model(model, tmp_path, "float32,int8", train_data=(images, labels),
@@ -162,7 +157,7 @@ def test_failed_conversion_is_a_rejected_mode_and_the_report_is_written(tmp_path
     monkeypatch.setattr(export.pipeline, "to_tflite", failing)
     images, labels = data
     (tmp_path / "mixer_s16_224_int8.tflite").write_bytes(b"from an earlier export")
-    summary = export.export_model(randomised("mixer_s16_224"), tmp_path, "float32,int8,dynamic",
+    summary = export.export_model(random_tiny_model("mixer_s16_224"), tmp_path, "float32,int8,dynamic",
                                   train_data=(images, labels), eval_data=(images, labels), latency_runs=1,
                                   threads=(1,), progress=False)
     assert not summary["passed"] and set(summary["files"]) == {"float32", "dynamic"}
@@ -179,7 +174,7 @@ def test_failed_conversion_is_a_rejected_mode_and_the_report_is_written(tmp_path
 
 
 def test_channels_set_normalisation_length_and_colour_space(tmp_path):
-    gray = randomised("gmlp_s16_224", input_shape=(32, 32, 1))
+    gray = random_tiny_model("gmlp_s16_224", input_shape=(32, 32, 1))
     images = np.random.default_rng(0).normal(size=(4, 32, 32, 1)).astype("float32")
     run = dict(eval_data=images, latency_runs=1, threads=(1,), progress=False)
     with pytest.raises(export.ExportError, match=r"`mean` has 3 value\(s\) \(the registry's .*1-channel images"):
@@ -196,7 +191,7 @@ def test_channels_set_normalisation_length_and_colour_space(tmp_path):
     assert sidecar["normalization"]["mean"] == [0.5] and sidecar["normalization"]["std"] == [0.25]
     raw, _ = read_metadata((tmp_path / "g" / "gmlp_s16_224_float32.tflite").read_bytes())
     assert b"GRAYSCALE image" in raw and b"RGB" not in raw
-    rgba = randomised("gmlp_s16_224", input_shape=(32, 32, 4))
+    rgba = random_tiny_model("gmlp_s16_224", input_shape=(32, 32, 4))
     summary = export.export_model(rgba, tmp_path / "c", "float32", mean=[0.5] * 4, std=[0.5] * 4,
                                   **{**run, "eval_data": np.zeros((2, 32, 32, 4), np.float32)})
     assert json.loads((tmp_path / "c" / "gmlp_s16_224_float32.json").read_text())["input"]["color"] == "UNKNOWN"
@@ -222,7 +217,7 @@ def test_feature_model_and_path_names_refused(tmp_path):
 def test_qat_transfers_exactly_and_converts_to_full_int8(data):
     from export.pixels import normalize, to_pixels
     from export.qat import qat_files
-    model = randomised("mixer_s16_224")
+    model = random_tiny_model("mixer_s16_224")
     images, labels = data
     mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
     pixels = to_pixels(images, mean, std)
@@ -246,7 +241,7 @@ def test_qat_transfers_exactly_and_converts_to_full_int8(data):
 
 def test_qat_transfer_check_is_relative_to_the_logit_scale(data):
     from export.qat import quantization_aware_training
-    model = randomised("mixer_s16_224")
+    model = random_tiny_model("mixer_s16_224")
     for v in model.weights:
         if v.path.startswith("head"):
             v.assign(v.numpy() * 3e4)  # logits ~1e4: float32 rounding alone differs by ~1e-3
@@ -260,6 +255,6 @@ def test_qat_transfer_check_is_relative_to_the_logit_scale(data):
 def test_qat_other_families(name, data):
     from export.qat import quantization_aware_training
     images, labels = data
-    flatbuffer, info = quantization_aware_training(randomised(name), images, labels, images[:8], epochs=1,
+    flatbuffer, info = quantization_aware_training(random_tiny_model(name), images, labels, images[:8], epochs=1,
                                                    progress=False)
     assert info["transfer_max_abs"] <= 1e-5 and float_compute_ops(flatbuffer) == {}

@@ -12,8 +12,7 @@ from export import runtimes
 from export.cli import main
 from export.metadata import read_image_metadata
 from export.pixels import PixelNormalization, normalize, pixel_model, to_pixels
-from tests.conftest import tiny_model
-from tests.test_export import randomised
+from tests.helpers import random_tiny_model, tiny_model
 
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)  # distinct per channel: what MediaPipe cannot apply to a float input
 
@@ -24,7 +23,7 @@ def pixels() -> np.ndarray:
 
 
 def test_pixel_model_is_the_model_on_normalised_pixels(pixels):
-    model = randomised("mixer_s16_224")
+    model = random_tiny_model("mixer_s16_224")
     wrapped = pixel_model(model, MEAN, STD)
     want = model.predict(normalize(pixels, MEAN, STD), verbose=0)
     assert np.std(want, axis=0).min() > 1e-3  # logits vary across images
@@ -37,7 +36,7 @@ def test_pixel_model_is_the_model_on_normalised_pixels(pixels):
 
 
 def test_raw_pixel_modes_refuse_normalised_data_and_a_missing_normalisation(pixels):
-    model = randomised("mixer_s16_224")
+    model = random_tiny_model("mixer_s16_224")
     with pytest.raises(export.ExportError, match=r"normalization=\(mean, std\)"):
         export.to_tflite(model, "int8_uint8", pixels.astype(np.float32))
     with pytest.raises(export.ExportError, match="must be 0..255 pixels"):
@@ -52,7 +51,7 @@ def test_raw_pixel_modes_refuse_normalised_data_and_a_missing_normalisation(pixe
 
 
 def test_export_model_raw_pixel_file_gate_metadata_sidecar_and_runtimes(tmp_path, pixels):
-    model = randomised("mixer_s16_224")
+    model = random_tiny_model("mixer_s16_224")
     images, labels = normalize(pixels, MEAN, STD), np.arange(len(pixels)) % 5
     loose = {"agreement": 0.0, "accuracy_drop": 1.0}  # untrained random nets have near-tied logits: check cosine
     modes = ("float32", "int8", "int8_uint8")

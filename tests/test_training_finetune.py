@@ -16,7 +16,7 @@ import keras_mlp
 from keras_mlp.models import keymap
 from keras_mlp.models.mixer_weights import flax_spec
 from keras_mlp.weights import named_weights
-from tests.test_training import TINY
+from tests.helpers import TINY_RUN as TINY
 from training import cli, finetune
 from training.config import TrainConfig, UsageError
 from training.optim import make_optimizer

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.test_training import TINY
+from tests.helpers import TINY_RUN as TINY
 from training import cli
 
 # What a user's folder (a home directory, a project) may hold under the names a work directory uses.

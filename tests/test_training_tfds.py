@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import tensorflow_datasets as tfds
 
-from tests.test_training import TINY
+from tests.helpers import TINY_RUN as TINY
 from training import cli
 
 NAMES = ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]

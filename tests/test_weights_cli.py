@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from keras_mlp.backend import keras
-from training.convert_cli import main
 from tests import numpy_reference as ref
 from tests.helpers import TINY, assert_matches_reference, flax_mixer_checkpoint, predict, random_images
+from training.convert_cli import main
 
 ARGS = ["--model", "mixer_s16_224", *(a for k, v in TINY["mixer"].items() for a in ("--set", f"{k}={v}")),
         "--set", "patch_size=8", "--image-size", "32"]
