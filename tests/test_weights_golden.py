@@ -75,7 +75,7 @@ def _ff_case(tokens: int, pos_grid: tuple, seed: int = 3) -> dict:
     return ref.random_checkpoint(ref.ff_shapes(8, 32, tokens, pos_grid, 2, 6), seed=seed)
 
 
-@pytest.mark.parametrize("pos_grid", [(3, 5), (4, 4)])
+@pytest.mark.parametrize("pos_grid", [(3, 5), (4, 4)], ids=["own_grid", "stored_4x4"])
 def test_ff_only_matches_numpy(tmp_path, pos_grid):
     """The checkpoint's own position grid is kept and resampled at run time, like the reference (ViT-L/32 case)."""
     state = _ff_case(15, pos_grid)
