@@ -9,6 +9,7 @@ import pytest
 
 import keras_mlp
 from keras_mlp.data import load_dataset
+from tests.helpers import tiny_model
 from training import eval_cli
 
 DIGITS = [str(i) for i in range(10)]
@@ -23,8 +24,7 @@ def saved(tmp_path_factory):
     from export.pipeline import export_model
     folder = tmp_path_factory.mktemp("eval")
     keras.utils.set_random_seed(0)
-    model = keras_mlp.create_model("mixer_s16_224", image_size=8, patch_size=2, num_blocks=1, hidden_dim=16,
-                                   tokens_mlp_dim=8, channels_mlp_dim=32, num_classes=10, class_names=DIGITS)
+    model = tiny_model("mixer_s16_224", image_size=8, patch_size=2, num_classes=10, class_names=DIGITS)
     load = dict(preprocessing=model.preprocessing, image_size=(8, 8))
     model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(load_dataset("digits", "train", batch_size=64, **load), epochs=2, verbose=0)

@@ -16,16 +16,16 @@ import keras_mlp
 from keras_mlp.models import keymap
 from keras_mlp.models.mixer_weights import flax_spec
 from keras_mlp.weights import named_weights
-from tests.helpers import TINY_RUN as TINY
+from tests.helpers import TINY, TINY_RUN
 from training import cli, finetune
 from training.config import TrainConfig, UsageError
 from training.optim import make_optimizer
 
-ARCH = dict(image_size=8, patch_size=2, num_blocks=1, hidden_dim=16, tokens_mlp_dim=8, channels_mlp_dim=32)  # TINY's
+ARCH = {"image_size": 8, "patch_size": 2, **TINY["mixer"]}  # the model of TINY_RUN
 DIGITS = [str(i) for i in range(10)]
 
 
-def _flax_checkpoint(path, num_blocks: int = 1) -> dict:
+def _flax_checkpoint(path, num_blocks: int = ARCH["num_blocks"]) -> dict:
     """A Mixer with random weights (head included) saved as the official Flax .npz; its {key: array}."""
     model = keras_mlp.create_model("mixer_s16_224", **{**ARCH, "num_blocks": num_blocks}, num_classes=10)
     rng = np.random.default_rng(0)
@@ -42,7 +42,7 @@ def test_linear_probe_from_a_flax_checkpoint_then_resume_without_it(tmp_path):
     ckpt = tmp_path / "Mixer-tiny.npz"
     state = _flax_checkpoint(ckpt)
     work = tmp_path / "run"
-    args = ["--work-dir", str(work), *TINY, "--weights", str(ckpt), "--set", "linear_probe=true"]
+    args = ["--work-dir", str(work), *TINY_RUN, "--weights", str(ckpt), "--set", "linear_probe=true"]
     assert cli.main(args) == 0
 
     def check_model():
@@ -50,7 +50,7 @@ def test_linear_probe_from_a_flax_checkpoint_then_resume_without_it(tmp_path):
         weights = named_weights(model)
         assert model.class_names == tuple(DIGITS) and model.preprocessing == keras_mlp.get_variant(
             "mixer_s16_224").preprocessing
-        for target, (keys, _) in flax_spec(1).items():
+        for target, (keys, _) in flax_spec(ARCH["num_blocks"]).items():
             value = np.asarray(weights[target])
             if target.startswith("head/"):  # a fresh (zero-initialised) head, trained
                 assert np.any(value) and not np.allclose(value, state[keys[0]])
@@ -135,6 +135,6 @@ def test_freeze_blocks_and_layer_decay_scale_each_layers_step():
 def test_bad_fine_tuning_input_exits_2_and_writes_nothing(tmp_path, capsys, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
     work = tmp_path / "run"
-    assert cli.main(["--work-dir", str(work), *TINY, *args]) == 2
+    assert cli.main(["--work-dir", str(work), *TINY_RUN, *args]) == 2
     assert re.search(message, capsys.readouterr().err)
     assert not work.exists()
