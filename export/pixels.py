@@ -15,8 +15,9 @@ float32 leaves the logits unrounded (no ties on an 8-bit output grid) for one DE
 from __future__ import annotations
 
 import numpy as np
+import tensorflow as tf
 
-from keras_mlp.backend import keras, serializable, tf
+from keras_mlp.backend import keras, serializable
 
 PIXEL_MODES = {"int8_uint8": "int8", "qat_uint8": "qat"}
 """Raw-pixel mode → the mode whose quantisation it uses."""

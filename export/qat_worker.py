@@ -18,9 +18,10 @@ import numpy as np
 
 def main(folder: str) -> None:
     folder = Path(folder)
-    from keras_mlp.backend import LEGACY, keras, tf
+    from keras_mlp.backend import LEGACY, keras
     if not LEGACY:
         raise SystemExit("export.qat_worker must run with TF_USE_LEGACY_KERAS=1 (tfmot needs tf_keras).")
+    import tensorflow as tf
     import tensorflow_model_optimization as tfmot
 
     import keras_mlp

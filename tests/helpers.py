@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
 import keras_mlp
-from keras_mlp.backend import keras, tf
+from keras_mlp.backend import keras
 from tests import numpy_reference as ref
 from tools.compare_golden import RTOL, relative_error
 

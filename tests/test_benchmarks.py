@@ -10,7 +10,10 @@ import json
 import pytest
 
 from benchmarks import rounds, tflite_time
+from tests.backends import tensorflow_only
 from tests.helpers import tiny_model
+
+pytestmark = tensorflow_only("The TensorFlow/TFLite benchmark")
 
 
 def fake_latency_runs(monkeypatch, f32_ms, int8_ms, timm_ms, peak):

@@ -9,8 +9,11 @@ import pytest
 
 import keras_mlp
 from keras_mlp.data import load_dataset
+from tests.backends import tensorflow_only
 from tests.helpers import tiny_model
 from training import eval_cli
+
+pytestmark = tensorflow_only("keras-mlp-eval (tf.data, TFLite)")
 
 DIGITS = [str(i) for i in range(10)]
 

@@ -9,7 +9,10 @@ import pytest
 import export
 from export.convert import float_compute_ops
 from export.metadata import read_metadata
+from tests.backends import tensorflow_only
 from tests.helpers import FAMILY_REPRESENTATIVES, random_tiny_model, tiny_model
+
+pytestmark = tensorflow_only("TFLite export")
 
 PTQ_MODES = ("float32", "float16", "dynamic", "int8", "int8_float_io", "int16x8")
 INPUT_DTYPE = {"int8": np.int8}

@@ -9,7 +9,10 @@ import pytest
 import export
 from export.cli import main
 from keras_mlp.data import load_dataset
+from tests.backends import tensorflow_only
 from tests.helpers import assert_not_degenerate, randomize_weights, tiny_model
+
+pytestmark = tensorflow_only("TFLite export")
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,9 @@ import pytest
 
 import export
 import keras_mlp
+from tests.backends import tensorflow_only
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, tensorflow_only("TFLite export")]
 MEAN = STD = (0.5, 0.5, 0.5)
 
 

@@ -20,9 +20,10 @@ import export
 from export import runtimes
 from keras_mlp.data import load_dataset
 from keras_mlp.preprocessing import Preprocessing
+from tests.backends import tensorflow_only
 from tests.helpers import randomize_weights, tiny_model
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, tensorflow_only("TFLite export")]
 MEDIAPIPE = runtimes.MEDIAPIPE
 
 CLASSIFY = textwrap.dedent("""

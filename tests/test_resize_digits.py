@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from sklearn.datasets import load_digits
 
 import keras_mlp
-from keras_mlp.backend import keras, tf
+from keras_mlp.backend import keras
 from tests.helpers import tiny_model
 
 

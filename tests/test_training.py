@@ -12,6 +12,7 @@ import keras_mlp
 from keras_mlp.data import build_pipeline, dataset_info, load_dataset
 from keras_mlp.data.augment import Augmenter
 from keras_mlp.preprocessing import Preprocessing
+from tests.backends import tensorflow_only
 from tests.helpers import TINY_RUN as TINY
 from training import cli
 from training.config import UsageError

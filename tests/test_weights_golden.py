@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from safetensors.numpy import save_file
 
 import keras_mlp
-from keras_mlp.backend import tf
 from tests import numpy_reference as ref
 from tests.helpers import (
     GRID_IMAGE_SIZE,
