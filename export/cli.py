@@ -116,10 +116,9 @@ def load_model(path: str):
 def load_data(args, model):
     """(train, test, class_names, mean, std): `export.datasets.load_splits` in the model's preprocessing (its
     mean/std replaced by --mean/--std when given) at the model's image size."""
-    from keras_mlp.preprocessing import Preprocessing
-
     from export.datasets import load_splits
     from export.pipeline import preprocessing_of
+    from keras_mlp.preprocessing import Preprocessing
     mean, std = preprocessing_of(model, args.mean, args.std)
     if mean is None:
         raise ExportError(f"Model {model.name!r} records no preprocessing (it is not a keras_mlp model): pass --mean "

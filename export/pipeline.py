@@ -18,8 +18,19 @@ import numpy as np
 
 from export import runtimes
 from export.benchmark import latency_ms
-from export.convert import (MODES, QAT_MODES, QUANTIZED_INPUT, ExportError, check_mode, collect_images,
-                            float_compute_ops, input_spec, op_histogram, positive_int, to_tflite)
+from export.convert import (
+    MODES,
+    QAT_MODES,
+    QUANTIZED_INPUT,
+    ExportError,
+    check_mode,
+    collect_images,
+    float_compute_ops,
+    input_spec,
+    op_histogram,
+    positive_int,
+    to_tflite,
+)
 from export.parity import check_parity, check_reference, check_thresholds, keras_logits
 from export.pixels import PIXEL_MODES, normalize, to_pixels
 from export.qat import check_qat_model, qat_files

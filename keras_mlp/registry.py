@@ -184,7 +184,8 @@ def markdown_table() -> str:
         if "tokens_mlp_dim" in args:
             mixing = f"token MLP {args['tokens_mlp_dim']}, channel MLP {args['channels_mlp_dim']}"
         else:
-            mixing = f"MLP {args['mlp_ratio']:g}×" + (f", LayerScale {args['init_values']:g}" if "init_values" in args else "")
+            mixing = f"MLP {args['mlp_ratio']:g}×"
+            mixing += f", LayerScale {args['init_values']:g}" if "init_values" in args else ""
             mixing += f", pos. grid {args['pos_embed_grid']}" if args.get("pos_embed_grid") else ""
         rows.append(f"| `{name}` | {v.family.__name__} | {args['patch_size']} | {args['num_blocks']} | "
                     f"{args['hidden_dim']} | {mixing} | {v.params:,} | {v.paper} |")

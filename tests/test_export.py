@@ -180,7 +180,8 @@ def test_channels_set_normalisation_length_and_colour_space(tmp_path):
     gray = random_tiny_model("gmlp_s16_224", input_shape=(32, 32, 1))
     images = np.random.default_rng(0).normal(size=(4, 32, 32, 1)).astype("float32")
     run = dict(eval_data=images, latency_runs=1, threads=(1,), progress=False)
-    with pytest.raises(export.ExportError, match=r"`mean` has 3 value\(s\) \(the model's preprocessing.*1-channel images"):
+    message = r"`mean` has 3 value\(s\) \(the model's preprocessing.*1-channel images"
+    with pytest.raises(export.ExportError, match=message):
         export.export_model(gray, tmp_path / "a", "float32", **run)
     with pytest.raises(export.ExportError, match="`std` has 2 value\\(s\\) but the model takes 1-channel"):
         export.export_model(gray, tmp_path / "a", "float32", mean=[0.5], std=[0.5, 0.5], **run)

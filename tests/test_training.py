@@ -12,7 +12,6 @@ import keras_mlp
 from keras_mlp.data import build_pipeline, dataset_info, load_dataset
 from keras_mlp.data.augment import Augmenter
 from keras_mlp.preprocessing import Preprocessing
-from tests.backends import tensorflow_only
 from tests.helpers import TINY_RUN as TINY
 from training import cli
 from training.config import UsageError
@@ -58,7 +57,7 @@ def test_short_run_writes_work_dir(tmp_path, capsys):
     assert "has already trained all 11 steps (1 epoch)" in out and "Resuming" not in out
     again = json.loads((work / "results.json").read_text())
     assert again["train_seconds"] == results["train_seconds"] and again["session_train_seconds"] == 0
-    assert again["images_per_second"] is None and "training %.1f s in earlier runs" % results["train_seconds"] in out
+    assert again["images_per_second"] is None and f"training {results['train_seconds']:.1f} s in earlier runs" in out
     # A different config is refused and the work dir is left as it was.
     before = (work / "config.json").read_text()
     assert cli.main(["--work-dir", str(work), *TINY, "--lr", "0.1"]) == 2

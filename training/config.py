@@ -168,7 +168,7 @@ class TrainConfig:
         return {k: v for k, v in json.loads(self.to_json()).items() if k not in RUNTIME_FIELDS}
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
+    def from_dict(cls, values: dict) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

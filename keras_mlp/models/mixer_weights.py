@@ -5,8 +5,17 @@ mlp_channels}`, `norm`, `head`). Official weights use tanh GELU (`approximate_ge
 """
 from __future__ import annotations
 
-from keras_mlp.models.keymap import (Layout, Spec, flax_dense, flax_norm, same, torch_conv, torch_linear, torch_mlp,
-                                     torch_norm)
+from keras_mlp.models.keymap import (
+    Layout,
+    Spec,
+    flax_dense,
+    flax_norm,
+    same,
+    torch_conv,
+    torch_linear,
+    torch_mlp,
+    torch_norm,
+)
 
 
 def flax_spec(num_blocks: int) -> Spec:

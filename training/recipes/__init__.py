@@ -13,8 +13,8 @@ import pkgutil
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from training.overrides import parse_overrides
 from training.config import TrainConfig, UsageError
+from training.overrides import parse_overrides
 
 
 def list_recipes() -> list[str]:
