@@ -38,7 +38,8 @@ def markdown(r: dict) -> str:
     for key in ("timm", "kecam"):
         if isinstance(r.get(key), dict) and "skipped" in r[key]:
             lines.append(f"- {key} peer skipped: {r[key]['skipped']}")
-    lines += ["", "| variant | GFLOPs | mode | size MB | 1 thread ms | peak | 2 threads ms | peak | timm 1t / 2t ms | ours/timm (1t, 2t) |",
+    lines += ["", "| variant | GFLOPs | mode | size MB | 1 thread ms | peak | 2 threads ms | peak | timm 1t / 2t ms "
+              "| ours/timm (1t, 2t) |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for name, v in r["variants"].items():
         t = timm.get(name) or {}
@@ -47,15 +48,17 @@ def markdown(r: dict) -> str:
             lines.append(
                 f"| {name} | {v['flops'] / 1e9:.2f} | TFLite {mode} | {f['bytes'] / 1e6:.1f} | {_ms(f['1t'])} | "
                 f"{_peak(v['flops'], f['1t'], peak[1])} | {_ms(f['2t'])} | {_peak(v['flops'], f['2t'], peak[2])} | "
-                + (f"{_ms(t['batch1_1t'])} / {_ms(t['batch1_2t'])} | {_ratio(f['1t']['median_ms'], t['batch1_1t']['median_ms'])}, "
+                + (f"{_ms(t['batch1_1t'])} / {_ms(t['batch1_2t'])} | "
+                   f"{_ratio(f['1t']['median_ms'], t['batch1_1t']['median_ms'])}, "
                    f"{_ratio(f['2t']['median_ms'], t['batch1_2t']['median_ms'])} |" if peer else "| |"))
         fp, i8 = v["tflite"].get("float32"), v["tflite"].get("int8")
         if fp and i8:
             lines.append(f"| {name} | | int8 vs float32 | {i8['bytes'] / fp['bytes']:.2f}× size | "
                          f"{fp['1t']['median_ms'] / i8['1t']['median_ms']:.2f}× faster | | "
                          f"{fp['2t']['median_ms'] / i8['2t']['median_ms']:.2f}× faster | | | |")
-    lines += ["", "| variant | Keras b1 ms | Keras b32 ms | kecam b1 / b32 ms | timm b32 ms | train img/s (b32) | XLA | "
-              "kecam img/s | ours/kecam | timm img/s | ours/timm |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| variant | Keras b1 ms | Keras b32 ms | kecam b1 / b32 ms | timm b32 ms | train img/s (b32) "
+              "| XLA | kecam img/s | ours/kecam | timm img/s | ours/timm |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, v in r["variants"].items():
         t, k = timm.get(name) or {}, kecam.get(name) or {}
         ours = max(v["train"]["batch32"]["images_per_s"], v["train"]["batch32_xla"]["images_per_s"])
@@ -63,7 +66,8 @@ def markdown(r: dict) -> str:
         lines.append(f"| {name} | {_ms(v['keras']['batch1'])} | {_ms(v['keras']['batch32'])} | "
                      f"{_ms(k.get('batch1'))} / {_ms(k.get('batch32'))} | {_ms(t.get('batch32'))} | "
                      f"{v['train']['batch32']['images_per_s']:.1f} | {v['train']['batch32_xla']['images_per_s']:.1f} | "
-                     f"{ki and f'{ki:.1f}' or '–'} | {_ratio(ours, ki)} | {ti and f'{ti:.1f}' or '–'} | {_ratio(ours, ti)} |")
+                     f"{ki and f'{ki:.1f}' or '–'} | {_ratio(ours, ki)} | {ti and f'{ti:.1f}' or '–'} | "
+                     f"{_ratio(ours, ti)} |")
     for probe in r.get("memory", []):
         lines.append(f"\nPeak RSS, {probe['what']} of {probe['variant']}: {probe['peak_rss_mib']:.0f} MiB.")
     return "\n".join(lines) + "\n"

@@ -14,6 +14,7 @@ import os
 import sys
 
 from export.convert import MODES, ExportError
+from export.runtimes import mediapipe_python
 
 EXIT_REJECTED, EXIT_BAD_INPUT = 1, 2
 
@@ -50,7 +51,7 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("model", help="saved Keras model (.keras)")
     p.add_argument("--modes", default="all", help=f"'all' or comma-separated: {','.join(MODES)}")
-    p.add_argument("--data", required=True, help="dataset for calibration, QAT and the gate (training.data: "
+    p.add_argument("--data", required=True, help="dataset for calibration, QAT and the gate (keras_mlp.data: "
                    "digits, a tfds name or an image folder)")
     p.add_argument("--data-dir", default=None, help="tfds data directory")
     p.add_argument("--out", default="exported", help="output directory")
@@ -72,6 +73,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-runs", type=positive_int, default=50)
     p.add_argument("--threads", type=positive_int, nargs="+", default=[1, 2])
     p.add_argument("--no-metadata", action="store_true", help="do not embed TFLite metadata")
+    p.add_argument("--mediapipe-venv", default=os.environ.get("KERAS_MLP_MEDIAPIPE_VENV"),
+                   help="venv with mediapipe==0.10.21: classify every file with MediaPipe's ImageClassifier too "
+                        "(default: $KERAS_MLP_MEDIAPIPE_VENV)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -112,10 +116,9 @@ def load_model(path: str):
 def load_data(args, model):
     """(train, test, class_names, mean, std): `export.datasets.load_splits` in the model's preprocessing (its
     mean/std replaced by --mean/--std when given) at the model's image size."""
-    from keras_mlp.preprocessing import Preprocessing
-
     from export.datasets import load_splits
     from export.pipeline import preprocessing_of
+    from keras_mlp.preprocessing import Preprocessing
     mean, std = preprocessing_of(model, args.mean, args.std)
     if mean is None:
         raise ExportError(f"Model {model.name!r} records no preprocessing (it is not a keras_mlp model): pass --mean "
@@ -146,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                                mean=mean, std=std, batch_size=args.batch_size, num_calibration=args.num_calibration,
                                num_eval=args.num_eval, thresholds=thresholds, qat_epochs=args.qat_epochs,
                                qat_learning_rate=args.qat_lr, latency_runs=args.latency_runs,
-                               threads=args.threads, metadata=not args.no_metadata, progress=not args.quiet)
+                               threads=args.threads, metadata=not args.no_metadata, progress=not args.quiet,
+                               mediapipe_python=mediapipe_python(args.mediapipe_venv))
     except (ExportError, ValueError) as err:
         print(f"keras-mlp-export: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -180,7 +184,8 @@ def mode_of(path: str) -> str:
 def gate(args, thresholds: dict) -> int:
     """--gate: parity of an existing .tflite against the model on the test split."""
     from export.parity import check_parity
-    from export.pipeline import as_arrays, resolve_modes
+    from export.pipeline import as_arrays, gate_feed, resolve_modes
+    from export.pixels import PIXEL_MODES
     if not os.path.isfile(args.gate):
         raise ExportError(f"TFLite file {args.gate!r} does not exist.")
     modes = resolve_modes(args.modes) if args.modes != "all" else [mode_of(args.gate)]
@@ -195,10 +200,12 @@ def gate(args, thresholds: dict) -> int:
     model = load_model(args.model)
     from export.pipeline import num_classes_of
     num_classes_of(model)
-    _, test, _, _, _ = load_data(args, model)
+    _, test, _, mean, std = load_data(args, model)
     from export.convert import input_spec
     images, labels = as_arrays(test, input_spec(model), args.num_eval)
-    report = check_parity(model, flatbuffer, images, labels, mode=modes[0], thresholds=thresholds.get(modes[0]))
+    images, reference = gate_feed(model, modes[0] in PIXEL_MODES, images, mean, std)  # raw pixels for those modes
+    report = check_parity(model, flatbuffer, images, labels, mode=modes[0], thresholds=thresholds.get(modes[0]),
+                          reference=reference)
     print(json.dumps(report.to_dict(), indent=2))
     return 0 if report.passed else EXIT_REJECTED
 

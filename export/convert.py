@@ -16,9 +16,13 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-MODES = ("float32", "float16", "dynamic", "int8", "int8_float_io", "int16x8", "qat")
-"""Every export mode; `qat` is produced by `export.qat.quantization_aware_training` then converted as `int8`."""
-QUANTIZED_INPUT = ("int8", "int16x8", "int8_float_io", "qat")  # modes that need a representative dataset
+from export.pixels import PIXEL_MODES, pixel_model
+
+MODES = ("float32", "float16", "dynamic", "int8", "int8_uint8", "int8_float_io", "int16x8", "qat", "qat_uint8")
+"""Every export mode; `qat` is produced by `export.qat.quantization_aware_training` then converted as `int8`;
+`int8_uint8` and `qat_uint8` are `int8` and `qat` taking raw uint8 pixels (`export.pixels`)."""
+QAT_MODES = ("qat", "qat_uint8")
+QUANTIZED_INPUT = ("int8", "int8_uint8", "int16x8", "int8_float_io", "qat", "qat_uint8")  # need representative data
 # Ops that only move or (de)quantise tensors: allowed in float in a fully quantised model.
 IO_OPS = {"QUANTIZE", "DEQUANTIZE"}
 
@@ -46,7 +50,7 @@ def calibration_batches(data, spec: tf.TensorSpec, num_samples: int = 256, progr
     """Representative dataset for the converter: single images (batch 1, as the signature) from `data`.
 
     `data` is a NumPy array (N, H, W, C) of normalised images, or an iterable of (images, labels) / images
-    batches (e.g. `training.data.load_dataset(..., augment=False)`). Checked up front: empty or mis-shaped data
+    batches (e.g. `keras_mlp.data.load_dataset(...)`). Checked up front: empty or mis-shaped data
     raises `ExportError` before the converter runs.
     """
     images = collect_images(data, spec, num_samples)
@@ -124,16 +128,31 @@ def configure(converter, mode: str, representative: Callable | None) -> None:
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if mode == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    elif mode in ("int8", "int8_float_io", "qat"):
+    elif mode in ("int8", "int8_float_io", "qat", *PIXEL_MODES):
         converter.representative_dataset = representative
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if mode in ("int8", "qat"):
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
+        elif mode in PIXEL_MODES:  # raw pixels in, float32 logits out (export.pixels)
+            converter.inference_input_type = tf.uint8
     elif mode == "int16x8":
         converter.representative_dataset = representative
         converter.target_spec.supported_ops = [
             tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+
+
+def check_pixels(images: np.ndarray, normalization) -> None:
+    """A raw-pixel mode's calibration images lie in 0..255 (not normalised, not 0..1) and its (mean, std) is given,
+    else `ExportError`."""
+    if normalization is None:
+        raise ExportError("The raw-pixel modes fold the normalisation into the file: pass normalization=(mean, std) "
+                          "(per channel, on 0..1 pixels).")
+    low, high = float(images.min()), float(images.max())
+    if low < 0 or high > 255 or high <= 1:
+        raise ExportError(f"Raw-pixel calibration images must be 0..255 pixels; these span {low:.3g}..{high:.3g} "
+                          "(normalised or 0..1 images?). Pass the pixels, e.g. export.pixels.to_pixels(images, "
+                          "mean, std).")
 
 
 def positive_int(value, what: str) -> int:
@@ -144,29 +163,34 @@ def positive_int(value, what: str) -> int:
 
 
 def to_tflite(model, mode: str = "float32", calibration=None, *, batch_size: int | None = 1,
-              num_calibration: int = 256, progress: bool = True) -> bytes:
+              num_calibration: int = 256, progress: bool = True, normalization=None) -> bytes:
     """Convert a Keras image classifier to a TFLite flatbuffer.
 
     Args:
         model: keras.Model (Keras 3) with one (H, W, C) input.
-        mode: one of `MODES` but "qat" (see `export.qat`): float32, float16, dynamic (int8 weights), int8 (int8
-            I/O), int8_float_io (int8 compute, float32 I/O), int16x8 (int16 activations, int8 weights).
-        calibration: images array or iterable of (images, labels) batches, normalised as for training; needed
-            by int8, int8_float_io and int16x8.
+        mode: one of `MODES` but the QAT ones (see `export.qat`): float32, float16, dynamic (int8 weights), int8
+            (int8 I/O), int8_uint8 (int8 compute, raw uint8 pixels in, float32 logits out), int8_float_io (int8
+            compute, float32 I/O), int16x8 (int16 activations, int8 weights).
+        calibration: images array or iterable of (images, labels) batches, normalised as for training (raw
+            0..255 pixels for int8_uint8); needed by int8, int8_uint8, int8_float_io and int16x8.
         batch_size: int or None. Static batch of the signature (1 for mobile/XNNPACK); None for dynamic.
         num_calibration: int. Images used for calibration. Defaults to 256.
+        normalization: (mean, std) per channel on 0..1 pixels, folded into the int8_uint8 file.
 
     Returns: the flatbuffer bytes. Raises `ExportError` for bad input or non-built-in (Flex/custom) ops.
     """
     check_mode(mode)
-    if mode == "qat":
-        raise ExportError("Mode 'qat' fine-tunes the model first: use export.qat.quantization_aware_training(...) "
-                          "or export_model(..., modes='qat'), not to_tflite.")
+    if mode in QAT_MODES:
+        raise ExportError(f"Mode {mode!r} fine-tunes the model first: use export.qat.qat_files(...) or "
+                          f"export_model(..., modes={mode!r}), not to_tflite.")
     spec = input_spec(model, batch_size)
     representative = None
     if mode in QUANTIZED_INPUT:
         positive_int(num_calibration, "num_calibration")
         representative = calibration_batches(calibration, spec, num_calibration, progress)
+    if mode in PIXEL_MODES:
+        check_pixels(collect_images(calibration, spec, num_calibration), normalization)
+        model = pixel_model(model, *normalization)
     with tempfile.TemporaryDirectory(prefix="keras_mlp_export_") as tmp:
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model(model, tmp, batch_size))
         configure(converter, mode, representative)

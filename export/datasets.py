@@ -3,10 +3,9 @@ parity gate), both in the model's own evaluation preprocessing and both shuffled
 samples taken from the front (calibration, QAT, `--num-eval`) cover every class and are the same on every call."""
 from __future__ import annotations
 
+from export.convert import ExportError
 from keras_mlp.data import dataset_info, load_dataset
 from keras_mlp.preprocessing import Preprocessing
-
-from export.convert import ExportError
 
 
 def load_splits(dataset: str, preprocessing: Preprocessing, image_size, *, data_dir: str | None = None,

@@ -19,10 +19,12 @@ from export.convert import ExportError
 DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
     "float32": {"max_abs": 1e-4, "agreement": 1.0},
     "float16": {"agreement": 0.995},
-    **{m: {"agreement": 0.98, "accuracy_drop": 0.01} for m in ("dynamic", "int8", "int8_float_io", "int16x8")},
+    **{m: {"agreement": 0.98, "accuracy_drop": 0.01}
+       for m in ("dynamic", "int8", "int8_uint8", "int8_float_io", "int16x8")},
     # QAT fine-tunes, so its predictions may legitimately move away from the float model's (fixing some of its
     # errors): with labels it is gated on accuracy alone, without them on agreement (`QAT_UNLABELLED`).
     "qat": {"accuracy_drop": 0.01},
+    "qat_uint8": {"accuracy_drop": 0.01},
 }
 QAT_UNLABELLED = {"agreement": 0.98}
 THRESHOLD_KEYS = ("max_abs", "mean_abs", "cosine", "agreement", "accuracy_drop")
@@ -159,7 +161,8 @@ def compare(reference: np.ndarray, logits: np.ndarray, labels: np.ndarray | None
     over the finite ones). A non-finite `reference` raises `ExportError`.
     """
     overrides = check_limits(mode, thresholds)
-    limits = {**(QAT_UNLABELLED if mode == "qat" and labels is None else DEFAULT_THRESHOLDS[mode]), **overrides}
+    qat = mode in ("qat", "qat_uint8")
+    limits = {**(QAT_UNLABELLED if qat and labels is None else DEFAULT_THRESHOLDS[mode]), **overrides}
     reference = check_reference(reference).astype(np.float64)
     logits = np.asarray(logits, np.float64)
     if logits.shape != reference.shape:

@@ -12,17 +12,32 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from export import runtimes
 from export.benchmark import latency_ms
-from export.convert import (MODES, QUANTIZED_INPUT, ExportError, check_mode, collect_images, float_compute_ops,
-                            input_spec, op_histogram, positive_int, to_tflite)
+from export.convert import (
+    MODES,
+    QAT_MODES,
+    QUANTIZED_INPUT,
+    ExportError,
+    check_mode,
+    collect_images,
+    float_compute_ops,
+    input_spec,
+    op_histogram,
+    positive_int,
+    to_tflite,
+)
 from export.parity import check_parity, check_reference, check_thresholds, keras_logits
+from export.pixels import PIXEL_MODES, normalize, to_pixels
+from export.qat import check_qat_model, qat_files
 from keras_mlp.io import write_atomic
 
-FULL_INTEGER = ("int8", "qat")  # int8 compute and int8 I/O: no float op at all
+FULL_INTEGER = ("int8", "int8_uint8", "qat", "qat_uint8")  # int8 compute and integer input: no float op at all
+RUNTIME_IMAGES = 256  # gate images each runtime check classifies (as raw pixels)
 
 
 def resolve_modes(modes: str | Sequence[str]) -> list[str]:
@@ -131,27 +146,55 @@ def preprocessing_of(model, mean, std):
     return checked[0], checked[1]
 
 
-def convert_and_gate(model, mode: str, *, calibration, train_images, train_labels, eval_images, eval_labels,
-                     reference, name: str, labels_list: list[str], labels_file: str, mean, std, metadata: bool,
-                     batch_size, num_calibration: int, thresholds: dict, qat_epochs: int, qat_learning_rate: float,
-                     qat_batch_size: int, latency_runs: int, threads: Sequence[int], progress: bool):
-    """One mode: convert, add metadata, gate and time it. Returns (result dict, flatbuffer)."""
+def once(run: Callable[[], tuple]) -> Callable[[], tuple]:
+    """`run` called at most once: later calls return its result or raise its error again (one QAT fine-tune serves
+    every QAT mode, and a failed one is not repeated)."""
+    outcome = []
+
+    def call():
+        if not outcome:
+            try:
+                outcome.append((run(), None))
+            except Exception as err:
+                outcome.append((None, err))
+        result, err = outcome[0]
+        if err is not None:
+            raise err
+        return result
+    return call
+
+
+def gate_feed(model, raw_pixels: bool, images: np.ndarray, mean, std) -> tuple[np.ndarray, np.ndarray]:
+    """(what a file is fed, the float Keras logits it is gated against) for normalised `images`: a raw-pixel file
+    (`raw_pixels`) gets their 8-bit pixels and the Keras model those pixels normalised, so both see one image."""
+    if not raw_pixels:
+        return images, check_reference(keras_logits(model, images))
+    pixels = to_pixels(images, mean, std)
+    return pixels, check_reference(keras_logits(model, normalize(pixels, mean, std)))
+
+
+def convert_and_gate(model, mode: str, *, calibration, eval_images, eval_labels, reference, qat_run, name: str,
+                     labels_list: list[str], labels_file: str, mean, std, metadata: bool, batch_size,
+                     num_calibration: int, thresholds: dict, latency_runs: int, threads: Sequence[int],
+                     progress: bool, runtime_pixels: np.ndarray | None, mediapipe_python: str | None):
+    """One mode: convert, add metadata, gate, time it and check its runtimes (`export.runtimes`). `calibration`,
+    `eval_images` and `reference` are the mode's own (raw pixels for a raw-pixel mode); `qat_run()` gives the
+    QAT files. Returns (result dict, flatbuffer)."""
     from export import metadata as meta
     start = time.perf_counter()
-    if mode == "qat":
-        from export.qat import quantization_aware_training
-        flatbuffer, qat_info = quantization_aware_training(
-            model, train_images, train_labels, calibration, epochs=qat_epochs, learning_rate=qat_learning_rate,
-            batch_size=qat_batch_size, progress=progress, signature_batch=batch_size)
+    raw_pixels = mode in PIXEL_MODES
+    if mode in QAT_MODES:
+        files, qat_info = qat_run()
+        flatbuffer = files[mode]
     else:
         flatbuffer = to_tflite(model, mode, calibration, batch_size=batch_size, num_calibration=num_calibration,
-                               progress=progress)
+                               progress=progress, normalization=(mean, std) if raw_pixels else None)
         qat_info = None
     convert_s = time.perf_counter() - start
     notes = []
     if metadata:
         flatbuffer, note = meta.add_metadata(flatbuffer, name=f"{name} ({mode})", mean=mean, std=std,
-                                             labels=labels_list, labels_file=labels_file)
+                                             labels=labels_list, labels_file=labels_file, raw_pixels=raw_pixels)
         notes += [note] if note else []
     parity = check_parity(model, flatbuffer, eval_images, eval_labels, mode=mode, thresholds=thresholds.get(mode),
                           reference=reference)
@@ -160,10 +203,15 @@ def convert_and_gate(model, mode: str, *, calibration, train_images, train_label
     failures = list(parity.failures)
     if float_ops:
         failures.append(f"float compute ops remain in a fully quantised model: {float_ops}")
+    verified_on = None
+    if runtime_pixels is not None:
+        verified_on = runtimes.verify(flatbuffer, runtime_pixels, (mean, std), mediapipe_python=mediapipe_python)
+        notes += [f"{runtime} cannot run this file: {'; '.join(e['reasons'])}"
+                  for runtime, e in verified_on.items() if e["runs"] is False]
     result = {"mode": mode, "size_bytes": len(flatbuffer), "convert_s": round(convert_s, 2),
               "latency_ms": {str(t): latency_ms(flatbuffer, t, latency_runs, image=eval_images[0]) for t in threads},
               "parity": parity.to_dict(), "ops": ops, "float_compute_ops": float_ops,
-              "passed": not failures, "failures": failures, "notes": notes}
+              "passed": not failures, "failures": failures, "notes": notes, "verified_on": verified_on}
     if qat_info:
         result["qat"] = qat_info
     return result, flatbuffer
@@ -175,7 +223,7 @@ def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_da
                  num_eval: int | None = None, thresholds: dict | None = None, qat_epochs: int = 3,
                  qat_learning_rate: float = 1e-4, qat_batch_size: int = 32, qat_samples: int = 8192,
                  latency_runs: int = 50, threads: Sequence[int] = (1, 2), metadata: bool = True,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, mediapipe_python: str | None = None) -> dict:
     """Export `model` in each of `modes` to `out_dir`, each file gated against the float model.
 
     Args:
@@ -188,7 +236,9 @@ def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_da
         train_data: (images, labels) or dataset without augmentation; QAT fine-tunes on it; calibration
             falls back to it.
         calibration_data: images array or dataset for the representative dataset.
-        eval_data: held-out (images, labels), images array or dataset; required (the parity gate).
+        eval_data: held-out (images, labels), images array or dataset; required (the parity gate). Every data
+            argument is normalised as for training; the raw-pixel modes (int8_uint8, qat_uint8) take its 8-bit
+            pixels (`export.pixels.to_pixels`) and are gated against the Keras model on those pixels normalised.
         class_names, mean, std: labels and normalisation `(x/255 - mean)/std` written to the sidecar and
             metadata; mean/std (one value per input channel, std > 0) default to the registry's for a keras_mlp
             variant; the colour space is RGB for 3 channels, GRAYSCALE for 1 (else UNKNOWN, with a note).
@@ -196,6 +246,8 @@ def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_da
         thresholds: {mode: {key: value}} overriding `export.DEFAULT_THRESHOLDS` (keys and ranges checked).
         batch_size: static batch of the signature (1), or None for dynamic.
         num_calibration / num_eval / qat_samples: images used for calibration, the gate (None: all) and QAT.
+        mediapipe_python: Python of a venv with `export.runtimes.MEDIAPIPE`: every file is then classified by
+            MediaPipe's ImageClassifier too (`export.runtimes.verify`); without it MediaPipe's refusal rules only.
 
     Returns: dict with `passed` (every file passed its gate), `files`, `rejected`, `results` and `report`.
     Raises `ExportError` on bad input, before anything is written. A mode whose conversion fails is rejected
@@ -225,6 +277,9 @@ def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_da
         raise ExportError(f"Model {name!r} records no preprocessing (not a keras_mlp model), so its normalisation is "
                           "unknown. "
                           "Pass mean=... and std=... (per channel, on 0..1 pixels), or metadata=False.")
+    if mean is None and any(m in PIXEL_MODES for m in modes):
+        raise ExportError(f"Modes {', '.join(PIXEL_MODES)} fold the normalisation into the file, and model {name!r}'s "
+                          "is unknown: pass mean=... and std=... (per channel, on 0..1 pixels).")
     if eval_data is None:
         raise ExportError("The parity gate needs held-out data: pass eval_data=(images, labels) or --data.")
     eval_images, eval_labels = as_arrays(eval_data, spec, num_eval)
@@ -233,8 +288,7 @@ def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_da
         calibration = collect_images(calibration if not isinstance(calibration, tuple) else calibration[0],
                                      spec, num_calibration)
     train_images = train_labels = None
-    if "qat" in modes:
-        from export.qat import check_qat_model
+    if any(m in QAT_MODES for m in modes):
         check_qat_model(model)
         qat_epochs = positive_int(qat_epochs, "qat_epochs")
         qat_batch_size = positive_int(qat_batch_size, "qat_batch_size")
@@ -245,7 +299,18 @@ def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_da
         train_images, train_labels = as_arrays(train_data, spec, qat_samples)
         if train_images is None or train_labels is None:
             raise ExportError("Mode 'qat' fine-tunes the model: pass train_data=(images, labels) (or --data).")
-    reference = check_reference(keras_logits(model, eval_images))
+    # (calibration, gate images, float reference) per feed: normalised images, or (raw-pixel modes) their pixels.
+    feeds = {False: (calibration, *gate_feed(model, False, eval_images, mean, std))}
+    pixel_calibration = None
+    if any(m in PIXEL_MODES for m in modes):
+        pixel_calibration = to_pixels(calibration, mean, std).astype(np.float32)
+        feeds[True] = (pixel_calibration, *gate_feed(model, True, eval_images, mean, std))
+    runtime_pixels = None if mean is None else to_pixels(eval_images[:RUNTIME_IMAGES], mean, std)
+    qat_run = once(lambda: qat_files(
+        model, train_images, train_labels, calibration, modes=[m for m in modes if m in QAT_MODES],
+        pixel_calibration=pixel_calibration, normalization=(mean, std), epochs=qat_epochs,
+        learning_rate=qat_learning_rate, batch_size=qat_batch_size, progress=progress, signature_batch=batch_size))
+    reference = feeds[False][2]
     out_dir = check_out_dir(out_dir)
 
     # === Export, gate, write ===
@@ -255,18 +320,20 @@ def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_da
     for mode in modes:
         start = time.perf_counter()
         try:
+            mode_calibration, mode_images, mode_reference = feeds[mode in PIXEL_MODES]
             result, flatbuffer = convert_and_gate(
-                model, mode, calibration=calibration, train_images=train_images, train_labels=train_labels,
-                eval_images=eval_images, eval_labels=eval_labels, reference=reference, name=name,
-                labels_list=labels_list, labels_file=labels_file, mean=mean, std=std, metadata=metadata,
-                batch_size=batch_size, num_calibration=num_calibration, thresholds=thresholds,
-                qat_epochs=qat_epochs, qat_learning_rate=qat_learning_rate, qat_batch_size=qat_batch_size,
-                latency_runs=latency_runs, threads=threads, progress=progress)
+                model, mode, calibration=mode_calibration, eval_images=mode_images, eval_labels=eval_labels,
+                reference=mode_reference, qat_run=qat_run, name=name, labels_list=labels_list,
+                labels_file=labels_file, mean=mean, std=std, metadata=metadata, batch_size=batch_size,
+                num_calibration=num_calibration, thresholds=thresholds, latency_runs=latency_runs,
+                threads=threads, progress=progress, runtime_pixels=runtime_pixels,
+                mediapipe_python=mediapipe_python)
         except Exception as err:  # inputs were checked above: this mode failed to convert; the others go on
             flatbuffer = None
             result = {"mode": mode, "size_bytes": None, "convert_s": round(time.perf_counter() - start, 2),
                       "latency_ms": {}, "parity": None, "ops": {}, "float_compute_ops": {}, "passed": False,
-                      "failures": [f"conversion failed: {type(err).__name__}: {err}"], "notes": []}
+                      "failures": [f"conversion failed: {type(err).__name__}: {err}"], "notes": [],
+                      "verified_on": None}
         stem = f"{name}_{mode}"
         accepted = [os.path.join(out_dir, f"{stem}{ext}") for ext in (".tflite", ".json")]
         refused = [os.path.join(out_dir, "rejected", f"{stem}.REJECTED{ext}") for ext in (".tflite", ".json")]
@@ -287,7 +354,9 @@ def export_model(model, out_dir, modes: str | Sequence[str] = "all", *, train_da
         else:
             path = accepted[0]
             write_atomic(path, flatbuffer)
-            sidecar = meta.sidecar(model, mode, flatbuffer, labels_list, labels_file, mean, std, spec)
+            sidecar = meta.sidecar(model, mode, flatbuffer, labels_list, labels_file, mean, std, spec,
+                                   raw_pixels=mode in PIXEL_MODES)
+            sidecar["verified_on"] = result["verified_on"]
             write_atomic(accepted[1], json.dumps(sidecar, indent=2))
             files[mode] = path
         result["file"] = os.path.relpath(path, out_dir)

@@ -38,30 +38,47 @@ def check_qat_model(model) -> str:
 
 
 def quantization_aware_training(model, train_images: np.ndarray, train_labels: np.ndarray,
-                                calibration: np.ndarray, *, epochs: int = 3, learning_rate: float = 1e-4,
-                                batch_size: int = 32, seed: int = 0, progress: bool = True,
-                                timeout: float | None = None, signature_batch: int | None = 1) -> tuple[bytes, dict]:
+                                calibration: np.ndarray, **kwargs) -> tuple[bytes, dict]:
     """Fine-tune a copy of `model` with fake quantisation and return (full-int8 flatbuffer, info dict).
 
-    `model` must be a keras_mlp model (its class rebuilds under tf_keras); it is not modified. `signature_batch`
-    is the static batch of the file's signature (None: dynamic), as `to_tflite`'s `batch_size`.
+    `model` must be a keras_mlp model (its class rebuilds under tf_keras); it is not modified. Keyword arguments
+    as `qat_files` (but `modes`).
+    """
+    files, info = qat_files(model, train_images, train_labels, calibration, modes=("qat",), **kwargs)
+    return files["qat"], info
+
+
+def qat_files(model, train_images: np.ndarray, train_labels: np.ndarray, calibration: np.ndarray, *,
+              modes=("qat",), pixel_calibration: np.ndarray | None = None, normalization=None, epochs: int = 3,
+              learning_rate: float = 1e-4, batch_size: int = 32, seed: int = 0, progress: bool = True,
+              timeout: float | None = None, signature_batch: int | None = 1) -> tuple[dict[str, bytes], dict]:
+    """One QAT fine-tune of a copy of `model`, converted to each of `modes`: ({mode: flatbuffer}, info dict).
+
+    `qat` (int8 I/O) calibrates on `calibration` (normalised images); `qat_uint8` takes raw pixels
+    (`export.pixels`): `pixel_calibration` (0..255) and `normalization` (mean, std) are needed for it.
+    `signature_batch` is the static batch of the files' signature (None: dynamic), as `to_tflite`'s `batch_size`.
     """
     cls = check_qat_model(model)
     if len(train_images) == 0:
         raise ExportError("QAT training data is empty.")
+    if "qat_uint8" in modes and (pixel_calibration is None or normalization is None):
+        raise ExportError("Mode 'qat_uint8' takes raw pixels: pass pixel_calibration (0..255 images) and "
+                          "normalization=(mean, std).")
     with tempfile.TemporaryDirectory(prefix="keras_mlp_qat_") as tmp:
         check = np.asarray(train_images[:8], np.float32)
         check_logits = np.asarray(model(check, training=False))
         job = {"class": cls, "config": model.get_config(), "epochs": int(epochs),
                "learning_rate": float(learning_rate), "batch_size": int(batch_size), "seed": int(seed),
                "progress": bool(progress), "transfer_tolerance": transfer_tolerance(check_logits),
-               "signature_batch": signature_batch}
+               "signature_batch": signature_batch, "modes": list(modes),
+               "normalization": None if normalization is None else [list(map(float, v)) for v in normalization]}
         with open(os.path.join(tmp, "job.json"), "w") as f:
             json.dump(job, f)
         np.savez(os.path.join(tmp, "weights.npz"), *model.get_weights())
+        pixels = {} if pixel_calibration is None else {"pixel_calibration": np.asarray(pixel_calibration, np.float32)}
         np.savez(os.path.join(tmp, "data.npz"), train_images=np.asarray(train_images, np.float32),
                  train_labels=np.asarray(train_labels, np.int64), calibration=np.asarray(calibration, np.float32),
-                 check_images=check, check_logits=check_logits)
+                 check_images=check, check_logits=check_logits, **pixels)
         env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         done = subprocess.run([sys.executable, "-m", "export.qat_worker", tmp], env=env, timeout=timeout,
@@ -69,8 +86,10 @@ def quantization_aware_training(model, train_images: np.ndarray, train_labels: n
         if done.returncode != 0:
             tail = "\n".join((done.stderr or "").strip().splitlines()[-15:])
             raise ExportError(f"QAT worker failed (exit {done.returncode}):\n{tail}")
-        with open(os.path.join(tmp, "model.tflite"), "rb") as f:
-            flatbuffer = f.read()
+        files = {}
+        for mode in modes:
+            with open(os.path.join(tmp, f"{mode}.tflite"), "rb") as f:
+                files[mode] = f.read()
         with open(os.path.join(tmp, "info.json")) as f:
             info = json.load(f)
-    return flatbuffer, info
+    return files, info

@@ -2,8 +2,9 @@
 
 `python -m export.qat_worker DIR` reads DIR/job.json, weights.npz (Keras 3 `get_weights()` order), data.npz;
 rebuilds the same keras_mlp model under tf_keras, checks its logits equal the Keras 3 ones, annotates every
-layer for tfmot (custom blocks through `NestedQuantizeConfig`), fine-tunes, converts to full int8 and writes
-DIR/model.tflite and DIR/info.json.
+layer for tfmot (custom blocks through `NestedQuantizeConfig`), fine-tunes, converts to full int8 in each of
+the job's modes (`qat`; `qat_uint8`: behind `export.pixels.PixelNormalization`, raw pixels in) and writes
+DIR/<mode>.tflite and DIR/info.json.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def main(folder: str) -> None:
 
     import keras_mlp
     from export.convert import configure, quantizable_layer_norms
+    from export.pixels import pixel_model
     from export.qat_configs import annotate, custom_objects
 
     job = json.loads((folder / "job.json").read_text())
@@ -47,13 +49,15 @@ def main(folder: str) -> None:
                       epochs=job["epochs"], shuffle=True, verbose=2 if job["progress"] else 0)
     train_s = time.perf_counter() - start
     spec = tf.TensorSpec([job["signature_batch"], *data["check_images"].shape[1:]], tf.float32, name="images")
-    serve = tf.function(lambda images: {"logits": qat(images, training=False)}, input_signature=[spec])
-    with quantizable_layer_norms(qat):
-        concrete = serve.get_concrete_function()
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], qat)
-    calibration = data["calibration"]
-    configure(converter, "qat", lambda: ({"images": x[None]} for x in calibration))
-    (folder / "model.tflite").write_bytes(converter.convert())
+    for mode in job["modes"]:
+        served = qat if mode == "qat" else pixel_model(qat, *job["normalization"])
+        calibration = data["calibration" if mode == "qat" else "pixel_calibration"]
+        serve = tf.function(lambda images, m=served: {"logits": m(images, training=False)}, input_signature=[spec])
+        with quantizable_layer_norms(served):
+            concrete = serve.get_concrete_function()
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], served)
+        configure(converter, mode, lambda c=calibration: ({"images": x[None]} for x in c))
+        (folder / f"{mode}.tflite").write_bytes(converter.convert())
     (folder / "info.json").write_text(json.dumps({
         "transfer_max_abs": float(check), "transfer_tolerance": job["transfer_tolerance"],
         "epochs": job["epochs"], "learning_rate": job["learning_rate"],

@@ -10,6 +10,7 @@ import pytest
 import keras_mlp
 from keras_mlp.data import load_dataset
 from tests.backends import tensorflow_only
+from tests.helpers import tiny_model
 from training import eval_cli
 
 pytestmark = tensorflow_only("keras-mlp-eval (tf.data, TFLite)")
@@ -19,16 +20,19 @@ DIGITS = [str(i) for i in range(10)]
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    """A tiny digits Mixer with a random (non-degenerate) head, saved, and its float32 export."""
+    """A tiny digits Mixer trained for a few epochs (so accuracy is neither chance nor perfect), saved, and its
+    float32 export."""
+    import keras
+
     from export.pipeline import export_model
     folder = tmp_path_factory.mktemp("eval")
-    model = keras_mlp.create_model("mixer_s16_224", image_size=8, patch_size=2, num_blocks=1, hidden_dim=16,
-                                   tokens_mlp_dim=8, channels_mlp_dim=32, num_classes=10, class_names=DIGITS)
-    rng = np.random.default_rng(0)
-    for variable in model.weights:
-        variable.assign(rng.normal(scale=0.3, size=variable.shape).astype("float32"))
+    keras.utils.set_random_seed(0)
+    model = tiny_model("mixer_s16_224", image_size=8, patch_size=2, num_classes=10, class_names=DIGITS)
+    load = dict(preprocessing=model.preprocessing, image_size=(8, 8))
+    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(load_dataset("digits", "train", batch_size=64, **load), epochs=2, verbose=0)
     model.save(folder / "model.keras")
-    test = load_dataset("digits", "test", preprocessing=model.preprocessing, image_size=(8, 8), batch_size=360)
+    test = load_dataset("digits", "test", batch_size=360, **load)
     export_model(model, folder / "export", "float32", eval_data=test, latency_runs=1, threads=(1,), progress=False)
     images, labels = next(iter(test))
     logits = model.predict(images, verbose=0)
@@ -37,7 +41,7 @@ def saved(tmp_path_factory):
 
 def test_keras_and_tflite_files_give_the_models_own_accuracy(saved, tmp_path, capsys):
     folder, _, expected = saved
-    assert 0.15 < expected < 0.95  # the random head is not degenerate: neither chance-constant nor perfect
+    assert 0.3 < expected < 1.0  # learnt something, and not every image right: the comparison can fail
     out = tmp_path / "eval.json"
     assert eval_cli.main([str(folder / "model.keras"), "--data", "digits", "--out", str(out), "--quiet"]) == 0
     keras_result = json.loads(out.read_text())

@@ -10,21 +10,12 @@ import export
 from export.convert import float_compute_ops
 from export.metadata import read_metadata
 from tests.backends import tensorflow_only
-from tests.conftest import FAMILY_REPRESENTATIVES, tiny_model
+from tests.helpers import FAMILY_REPRESENTATIVES, random_tiny_model, tiny_model
 
 pytestmark = tensorflow_only("TFLite export")
 
 PTQ_MODES = ("float32", "float16", "dynamic", "int8", "int8_float_io", "int16x8")
 INPUT_DTYPE = {"int8": np.int8}
-
-
-def randomised(name: str, seed: int = 0):
-    """Tiny model with random weights (the head starts at zero, which would make every mode trivially equal)."""
-    model = tiny_model(name)
-    rng = np.random.default_rng(seed)
-    for v in model.weights:
-        v.assign(rng.normal(0.0, 0.1, v.shape).astype("float32") + (1.0 if "gamma" in v.path else 0.0))
-    return model
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +26,7 @@ def data():
 
 @pytest.mark.parametrize("name", FAMILY_REPRESENTATIVES)
 def test_every_ptq_mode_builtin_and_close(name, data):
-    model = randomised(name)
+    model = random_tiny_model(name)
     images, labels = data
     for mode in PTQ_MODES:
         flatbuffer = export.to_tflite(model, mode, images, num_calibration=32, progress=False)
@@ -55,7 +46,7 @@ def test_every_ptq_mode_builtin_and_close(name, data):
 
 
 def test_dynamic_batch_and_roundtrip_helper(data):
-    model = randomised("mixer_s16_224")
+    model = random_tiny_model("mixer_s16_224")
     images, _ = data
     flatbuffer = export.to_tflite(model, "float32", batch_size=None, progress=False)
     assert export.parity.interpreter(flatbuffer).get_input_details()[0]["shape_signature"][0] == -1
@@ -67,7 +58,7 @@ def test_dynamic_batch_and_roundtrip_helper(data):
 
 
 def test_export_model_files_gate_and_rejection(tmp_path, data):
-    model = randomised("gmlp_s16_224")
+    model = random_tiny_model("gmlp_s16_224")
     images, labels = data
     names = ["a", "b", "c", "d", "e"]
     summary = export.export_model(model, tmp_path, "float32,int8", train_data=(images, labels),
@@ -169,7 +160,7 @@ def test_failed_conversion_is_a_rejected_mode_and_the_report_is_written(tmp_path
     monkeypatch.setattr(export.pipeline, "to_tflite", failing)
     images, labels = data
     (tmp_path / "mixer_s16_224_int8.tflite").write_bytes(b"from an earlier export")
-    summary = export.export_model(randomised("mixer_s16_224"), tmp_path, "float32,int8,dynamic",
+    summary = export.export_model(random_tiny_model("mixer_s16_224"), tmp_path, "float32,int8,dynamic",
                                   train_data=(images, labels), eval_data=(images, labels), latency_runs=1,
                                   threads=(1,), progress=False)
     assert not summary["passed"] and set(summary["files"]) == {"float32", "dynamic"}
@@ -186,10 +177,11 @@ def test_failed_conversion_is_a_rejected_mode_and_the_report_is_written(tmp_path
 
 
 def test_channels_set_normalisation_length_and_colour_space(tmp_path):
-    gray = tiny_model("gmlp_s16_224", input_shape=(32, 32, 1))
+    gray = random_tiny_model("gmlp_s16_224", input_shape=(32, 32, 1))
     images = np.random.default_rng(0).normal(size=(4, 32, 32, 1)).astype("float32")
     run = dict(eval_data=images, latency_runs=1, threads=(1,), progress=False)
-    with pytest.raises(export.ExportError, match=r"`mean` has 3 value\(s\) \(the registry's .*1-channel images"):
+    message = r"`mean` has 3 value\(s\) \(the model's preprocessing.*1-channel images"
+    with pytest.raises(export.ExportError, match=message):
         export.export_model(gray, tmp_path / "a", "float32", **run)
     with pytest.raises(export.ExportError, match="`std` has 2 value\\(s\\) but the model takes 1-channel"):
         export.export_model(gray, tmp_path / "a", "float32", mean=[0.5], std=[0.5, 0.5], **run)
@@ -203,7 +195,7 @@ def test_channels_set_normalisation_length_and_colour_space(tmp_path):
     assert sidecar["normalization"]["mean"] == [0.5] and sidecar["normalization"]["std"] == [0.25]
     raw, _ = read_metadata((tmp_path / "g" / "gmlp_s16_224_float32.tflite").read_bytes())
     assert b"GRAYSCALE image" in raw and b"RGB" not in raw
-    rgba = tiny_model("gmlp_s16_224", input_shape=(32, 32, 4))
+    rgba = random_tiny_model("gmlp_s16_224", input_shape=(32, 32, 4))
     summary = export.export_model(rgba, tmp_path / "c", "float32", mean=[0.5] * 4, std=[0.5] * 4,
                                   **{**run, "eval_data": np.zeros((2, 32, 32, 4), np.float32)})
     assert json.loads((tmp_path / "c" / "gmlp_s16_224_float32.json").read_text())["input"]["color"] == "UNKNOWN"
@@ -227,21 +219,33 @@ def test_feature_model_and_path_names_refused(tmp_path):
 
 
 def test_qat_transfers_exactly_and_converts_to_full_int8(data):
-    from export.qat import quantization_aware_training
-    model = randomised("mixer_s16_224")
+    from export.pixels import normalize, to_pixels
+    from export.qat import qat_files
+    model = random_tiny_model("mixer_s16_224")
     images, labels = data
-    flatbuffer, info = quantization_aware_training(model, images, labels, images[:8], epochs=1, progress=False,
-                                                   signature_batch=None)  # as export_model(batch_size=None)
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+    pixels = to_pixels(images, mean, std)
+    files, info = qat_files(model, images, labels, images[:8], modes=("qat", "qat_uint8"), epochs=1, progress=False,
+                            pixel_calibration=pixels[:8], normalization=(mean, std),
+                            signature_batch=None)  # as export_model(batch_size=None)
+    flatbuffer = files["qat"]
     assert info["transfer_max_abs"] <= 1e-5
     assert export.parity.interpreter(flatbuffer).get_input_details()[0]["shape_signature"][0] == -1
     assert float_compute_ops(flatbuffer) == {} and "GELU" in export.op_histogram(flatbuffer)
     report = export.check_parity(model, flatbuffer, images, labels, mode="qat")
     assert report.cosine > 0.98, report
+    # The same fine-tune behind the folded normalisation: raw uint8 pixels in (scale 1, zero point 0), float32 out.
+    raw = files["qat_uint8"]
+    inp = export.parity.interpreter(raw).get_input_details()[0]
+    assert inp["dtype"] == np.uint8 and inp["quantization"] == (1.0, 0) and float_compute_ops(raw) == {}
+    reference = model.predict(normalize(pixels, mean, std), verbose=0)
+    report = export.parity.compare(reference, export.run_tflite(raw, pixels), labels, "qat_uint8")
+    assert report.cosine > 0.98, report
 
 
 def test_qat_transfer_check_is_relative_to_the_logit_scale(data):
     from export.qat import quantization_aware_training
-    model = randomised("mixer_s16_224")
+    model = random_tiny_model("mixer_s16_224")
     for v in model.weights:
         if v.path.startswith("head"):
             v.assign(v.numpy() * 3e4)  # logits ~1e4: float32 rounding alone differs by ~1e-3
@@ -255,6 +259,6 @@ def test_qat_transfer_check_is_relative_to_the_logit_scale(data):
 def test_qat_other_families(name, data):
     from export.qat import quantization_aware_training
     images, labels = data
-    flatbuffer, info = quantization_aware_training(randomised(name), images, labels, images[:8], epochs=1,
+    flatbuffer, info = quantization_aware_training(random_tiny_model(name), images, labels, images[:8], epochs=1,
                                                    progress=False)
     assert info["transfer_max_abs"] <= 1e-5 and float_compute_ops(flatbuffer) == {}

@@ -8,17 +8,23 @@ import pytest
 
 import export
 from export.cli import main
+from keras_mlp.data import load_dataset
 from tests.backends import tensorflow_only
-from tests.conftest import tiny_model
+from tests.helpers import assert_not_degenerate, randomize_weights, tiny_model
 
 pytestmark = tensorflow_only("TFLite export")
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    """A tiny Mixer for digits (10 classes, 16x16) saved as .keras."""
+    """A tiny Mixer for digits (10 classes, 16x16) saved as .keras, with random weights: its logits on the digits
+    images that the export gates with are not degenerate."""
     path = tmp_path_factory.mktemp("model") / "mixer.keras"
-    tiny_model("mixer_s16_224", image_size=16, patch_size=4, num_classes=10).save(path)
+    model = randomize_weights(tiny_model("mixer_s16_224", image_size=16, patch_size=4, num_classes=10))
+    images, _ = next(iter(load_dataset("digits", "test", preprocessing=model.preprocessing, image_size=(16, 16),
+                                       batch_size=100)))
+    assert_not_degenerate(model.predict(images, verbose=0))
+    model.save(path)
     return path
 
 

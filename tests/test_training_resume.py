@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from tests.backends import tensorflow_only
-from tests.test_training import TINY
+from tests.helpers import TINY_RUN as TINY
 
 pytestmark = tensorflow_only("The tf.distribute trainer")
 
