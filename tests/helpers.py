@@ -187,8 +187,28 @@ def run_training_test(model, images, steps: int = 8) -> None:
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     losses = [float(model.train_on_batch(images, labels)) for _ in range(steps)]
     assert losses[-1] < losses[0], losses
-    with tf.GradientTape() as tape:  # after a few steps: the zero-initialised head no longer blocks gradients
-        loss = model.loss(labels, model(images, training=True))
-    grads = tape.gradient(loss, model.trainable_variables)
-    dead = [v.path for v, g in zip(model.trainable_variables, grads) if g is None or not np.any(g.numpy())]
+    grads = gradients(model, images, labels)  # after a few steps: the zero-initialised head no longer blocks them
+    dead = [v.path for v, g in zip(model.trainable_variables, grads) if not np.any(g)]
     assert not dead, f"variables without gradient: {dead}"
+
+
+def gradients(model, images, labels) -> list[np.ndarray]:
+    """d(model.loss)/d(variable) of every trainable variable (zeros where none flows), by the Keras backend's own
+    autodiff: `tf.GradientTape`, `jax.grad` or PyTorch's `backward` (imported only on that backend)."""
+    backend = keras.backend.backend()
+    variables = model.trainable_variables
+    if backend == "jax":
+        import jax
+
+        def loss(values):
+            frozen = [v.value for v in model.non_trainable_variables]
+            return model.loss(labels, model.stateless_call(values, frozen, images, training=True)[0])
+        return [np.asarray(g) for g in jax.grad(loss)([v.value for v in variables])]
+    if backend == "torch":
+        model.zero_grad()
+        model.loss(labels, model(images, training=True)).backward()
+        return [np.zeros(v.shape) if v.value.grad is None else v.value.grad.numpy() for v in variables]
+    with tf.GradientTape() as tape:
+        loss = model.loss(labels, model(images, training=True))
+    grads = tape.gradient(loss, variables)
+    return [np.zeros(v.shape) if g is None else np.asarray(g) for v, g in zip(variables, grads)]

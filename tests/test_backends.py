@@ -11,7 +11,6 @@ they export to TFLite through the float32 gate.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import re
 import subprocess
@@ -24,57 +23,34 @@ import pytest
 
 import keras_mlp
 from tests.backends import BACKEND
+from tests.helpers import (
+    FAMILY_REPRESENTATIVES,
+    assert_not_degenerate,
+    predict,
+    random_images,
+    random_tiny_model,
+    run_model_saving_test,
+    run_serialization_test,
+    run_training_test,
+    tiny_model,
+)
 from tests.test_registry import EXPECTED_PARAMS
 
 ROOT = Path(__file__).parents[1]
 EXCHANGE = "KERAS_MLP_BACKEND_EXCHANGE"  # folder where a non-TF battery leaves its .keras files for TensorFlow
-TINY = dict(image_size=32, num_blocks=2, hidden_dim=32, num_classes=5)
-CASES = {  # one tiny model per family; the FF-only ViT with its position embedding stored on another grid
-    "mixer_s16_224": dict(TINY, patch_size=8, tokens_mlp_dim=16, channels_mlp_dim=64),
-    "resmlp_12_224": dict(TINY, patch_size=8),
-    "gmlp_s16_224": dict(TINY, patch_size=8),
-    "ff_l32_224": dict(TINY, patch_size=16, pos_embed_grid=(3, 3)),
-}
-IMAGES = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32")
-LABELS = np.arange(4) % 5
-# Run beside this file on the other backend: checkpoints load with the references' logits, resize works.
+# One tiny model per family; the FF-only ViT as ViT-L/32, whose position embedding is stored on a 14x14 grid.
+CASES = [*FAMILY_REPRESENTATIVES[:3], "ff_l32_224"]
+IMAGES = random_images(4, 32)
+# Run beside this file on the other backend: checkpoints and presets load (the references' logits; a preset from a
+# loopback server), resize works.
 ALSO_ELSEWHERE = ["tests/test_weights_golden.py::test_timm_golden",
+                  "tests/test_download.py::test_preset_downloads_once_then_comes_from_the_cache",
                   "tests/test_resize.py::test_block_diagonal_is_exact_on_repeated_patches[mixer_s16_224]",
                   "tests/test_resize.py::test_interpolate_serves_other_sizes[ff_ti16_224]"]
 
 other_backend = pytest.mark.skipif(
     BACKEND == "tensorflow", reason="runs under KERAS_BACKEND=jax or torch (on TensorFlow: tests/test_models.py, "
     "and test_battery_on_another_backend_then_its_files_on_tensorflow runs this file under JAX and PyTorch)")
-
-
-def randomised(name: str, seed: int = 0):
-    """Tiny model with random weights (the zero-initialised head would make every output zero)."""
-    model = keras_mlp.create_model(name, **CASES[name])
-    rng = np.random.default_rng(seed)
-    for v in model.weights:
-        v.assign(rng.normal(0.0, 0.1, v.shape).astype("float32") + (1.0 if "gamma" in v.path else 0.0))
-    return model
-
-
-def logits_of(model, images=IMAGES) -> np.ndarray:
-    return keras.ops.convert_to_numpy(model(images, training=False))
-
-
-def gradients(model, images, labels) -> list[np.ndarray]:
-    """d(loss)/d(variable) for every trainable variable, with the backend's own autodiff."""
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    if BACKEND == "jax":
-        import jax
-
-        def loss(trainable):
-            logits, _ = model.stateless_call(trainable, [v.value for v in model.non_trainable_variables], images,
-                                             training=True)
-            return loss_fn(labels, logits)
-        return [np.asarray(g) for g in jax.grad(loss)([v.value for v in model.trainable_variables])]
-    model.zero_grad()  # torch
-    loss_fn(labels, model(images, training=True)).backward()
-    return [keras.ops.convert_to_numpy(v.value.grad) if v.value.grad is not None else np.zeros(v.shape)
-            for v in model.trainable_variables]
 
 
 @other_backend
@@ -93,51 +69,30 @@ def test_every_registered_variant_builds_with_its_parameter_count():
 @other_backend
 @pytest.mark.parametrize("name", CASES)
 def test_forward_config_and_keras_round_trips(name, tmp_path):
-    model = randomised(name)
-    logits = logits_of(model)
-    assert logits.shape == (4, 5) and np.isfinite(logits).all() and logits.std() > 1e-3
-    config = json.loads(json.dumps(model.get_config()))
-    clone = type(model).from_config(config)
-    assert clone.get_config() == model.get_config()
-    clone.set_weights(model.get_weights())
-    np.testing.assert_array_equal(logits_of(clone), logits)
+    model = random_tiny_model(name)
+    run_serialization_test(model, IMAGES)
     folder = Path(os.environ.get(EXCHANGE) or tmp_path)
-    model.save(folder / f"{name}.keras")
-    loaded = keras.saving.load_model(folder / f"{name}.keras")
-    assert type(loaded) is type(model) and loaded.get_config() == model.get_config()
-    np.testing.assert_array_equal(logits_of(loaded), logits)
+    run_model_saving_test(model, IMAGES, folder / f"{name}.keras")
     if os.environ.get(EXCHANGE):
-        np.savez(folder / f"{name}.npz", images=IMAGES, logits=logits, backend=BACKEND)
+        np.savez(folder / f"{name}.npz", images=IMAGES, logits=predict(model, IMAGES), backend=BACKEND)
 
 
 @other_backend
 @pytest.mark.parametrize("name", CASES)
 def test_fit_lowers_the_loss_and_every_variable_gets_a_gradient(name):
     keras.utils.set_random_seed(0)
-    model = keras_mlp.create_model(name, **CASES[name])
-    before = [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    losses = model.fit(IMAGES, LABELS, batch_size=4, epochs=8, verbose=0, shuffle=False).history["loss"]
-    assert losses[-1] < losses[0], losses
-    paths = [v.path for v in model.trainable_variables]
-    frozen = [p for p, v, b in zip(paths, model.trainable_variables, before)
-              if np.array_equal(keras.ops.convert_to_numpy(v), b)]
-    assert not frozen, f"variables fit did not update: {frozen}"
-    dead = [p for p, g in zip(paths, gradients(model, IMAGES, LABELS)) if not np.any(g)]
-    assert not dead, f"variables without gradient: {dead}"
+    run_training_test(tiny_model(name), IMAGES)
 
 
 @other_backend
 @pytest.mark.parametrize("name", CASES)
 def test_features_without_the_head(name):
-    tokens = keras_mlp.create_model(name, **{**CASES[name], "include_top": False, "num_classes": 0})
-    grid = 32 // CASES[name]["patch_size"]
-    features = logits_of(tokens)
-    assert features.shape == (4, grid * grid + (name.startswith("ff_")), 32) and np.isfinite(features).all()
-    pooled = keras_mlp.create_model(name, **{**CASES[name], "include_top": False, "num_classes": 0,
-                                             "pooling": "avg"})
-    assert logits_of(pooled).shape == (4, 32)
+    tokens = random_tiny_model(name, include_top=False, num_classes=0)
+    features = predict(tokens, IMAGES)
+    assert features.shape == (4, tokens.grid_size[0] * tokens.grid_size[1] + tokens.class_token, 32)
+    assert_not_degenerate(features)
+    pooled = tiny_model(name, include_top=False, num_classes=0, pooling="avg")
+    assert predict(pooled, IMAGES).shape == (4, 32)
 
 
 @other_backend
@@ -145,32 +100,31 @@ def test_mixed_bfloat16_forward_and_training_step():
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
         for name in CASES:
-            model = keras_mlp.create_model(name, **{**CASES[name], "drop_path_rate": 0.1})
+            model = tiny_model(name, drop_path_rate=0.1)
             logits = model(IMAGES, training=True)
             assert keras.backend.standardize_dtype(logits.dtype) == "bfloat16", name
             assert np.isfinite(keras.ops.convert_to_numpy(keras.ops.cast(logits, "float32"))).all(), name
             assert {v.dtype for v in model.trainable_variables} == {"float32"}, name
         model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        assert np.isfinite(model.train_on_batch(IMAGES, LABELS))
+        assert np.isfinite(model.train_on_batch(IMAGES, np.arange(4) % model.num_classes))
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
 
 NO_TENSORFLOW = """
 import sys
-from pathlib import Path
 import keras, numpy as np
 import keras_mlp
-golden, saved = Path(sys.argv[1]), sys.argv[2]
-io = np.load(golden / "mixer.npz")
-kwargs = dict(image_size=32, patch_size=8, num_blocks=2, hidden_dim=32, tokens_mlp_dim=16, channels_mlp_dim=128)
-model = keras_mlp.create_model("mixer_s16_224", weights=golden / "mixer.safetensors", **kwargs)
-assert np.abs(model.predict(io["images"], verbose=0) - io["logits"]).max() <= 1e-4
-again = type(model).from_config(model.get_config())
-keras_mlp.load_checkpoint(again, golden / "mixer.safetensors")
-np.testing.assert_array_equal(again.predict(io["images"], verbose=0), model.predict(io["images"], verbose=0))
-big = keras_mlp.resize(model, 64)
-assert np.isfinite(big.predict(np.zeros((1, 64, 64, 3), "float32"), verbose=0)).all()
+from tools.compare_golden import RTOL, golden_case, relative_error
+golden, saved = sys.argv[1], sys.argv[2]
+name, overrides, state, images, reference = golden_case(golden, "mixer")
+model = keras_mlp.create_model(name, **overrides)
+keras_mlp.load_checkpoint(model, state)
+assert relative_error(model.predict(images, verbose=0), reference) <= RTOL
+again = keras_mlp.create_model(name, weights=f"{golden}/mixer.safetensors", **overrides)
+np.testing.assert_array_equal(again.predict(images, verbose=0), model.predict(images, verbose=0))
+big = keras_mlp.resize(model, (2 * model.image_size[0], 2 * model.image_size[1]))
+assert np.isfinite(big.predict(np.zeros((1, *big.image_size, 3), "float32"), verbose=0)).all()
 loaded = keras.saving.load_model(saved)
 assert np.isfinite(loaded.predict(np.zeros((1, 32, 32, 3), "float32"), verbose=0)).all()
 keras_mlp.Preprocessing().normalize(np.zeros((2, 2, 3), "float32"))
@@ -182,7 +136,7 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tf_ker
 def test_models_weights_and_keras_files_import_no_tensorflow(tmp_path):
     """Build, checkpoint load, resize, predict and `.keras` load (saving is Keras' own: `serialize_keras_object`
     imports TensorFlow when it is installed, to check for `tf.TensorShape`)."""
-    keras_mlp.create_model("resmlp_12_224", **CASES["resmlp_12_224"]).save(tmp_path / "saved.keras")
+    tiny_model("resmlp_12_224").save(tmp_path / "saved.keras")
     run = subprocess.run([sys.executable, "-c", NO_TENSORFLOW, str(ROOT / "tests" / "golden"),
                           str(tmp_path / "saved.keras")], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr[-3000:]
