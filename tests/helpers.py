@@ -105,7 +105,7 @@ def assert_not_degenerate(outputs, rtol: float = 1e-3) -> None:
     """Fail unless `outputs` (batch first) are finite, not all zero, vary with the image (mean spread over the
     images) and, for every image, vary over the classes (or features), by more than `rtol` of their largest
     magnitude."""
-    x = np.asarray(outputs, np.float64).reshape(len(outputs), -1)
+    x = np.asarray(keras.ops.convert_to_numpy(outputs), np.float64).reshape(len(outputs), -1)  # any backend
     assert np.isfinite(x).all(), f"non-finite outputs: {np.size(x) - np.isfinite(x).sum()} of {np.size(x)}"
     scale = np.abs(x).max()
     assert scale > 0, "outputs are all zero (a zero-initialised head? randomise the weights first)"

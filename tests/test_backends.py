@@ -41,10 +41,11 @@ EXCHANGE = "KERAS_MLP_BACKEND_EXCHANGE"  # folder where a non-TF battery leaves 
 # One tiny model per family; the FF-only ViT as ViT-L/32, whose position embedding is stored on a 14x14 grid.
 CASES = [*FAMILY_REPRESENTATIVES[:3], "ff_l32_224"]
 IMAGES = random_images(4, 32)
-# Run beside this file on the other backend: checkpoints and presets load (the references' logits; a preset from a
-# loopback server), resize works.
+# Run beside this file on the other backend: checkpoints load with the references' logits, resize works; on JAX
+# a preset from the loopback server too (its `home` fixture hides torch from `sys.modules`, which the torch backend
+# itself needs).
+PRESET = "tests/test_download.py::test_preset_downloads_once_then_comes_from_the_cache"
 ALSO_ELSEWHERE = ["tests/test_weights_golden.py::test_timm_golden",
-                  "tests/test_download.py::test_preset_downloads_once_then_comes_from_the_cache",
                   "tests/test_resize.py::test_block_diagonal_is_exact_on_repeated_patches[mixer_s16_224]",
                   "tests/test_resize.py::test_interpolate_serves_other_sizes[ff_ti16_224]"]
 
@@ -150,7 +151,7 @@ def test_models_weights_and_keras_files_import_no_tensorflow(tmp_path):
         importlib.util.find_spec("torch") is None, reason="PyTorch is not installed (pip install torch, CPU wheel)")]),
 ])
 def test_battery_on_another_backend_then_its_files_on_tensorflow(backend, tmp_path):
-    """The battery above under `backend` (subprocess, with the checkpoint and resize tests `ALSO_ELSEWHERE`), then
+    """The battery above under `backend` (subprocess, with the checkpoint, resize and preset tests), then
     each `.keras` file it saved loads here with the same logits (≤ 1e-5 of the logit scale, float32) and converts
     to a float32 TFLite file that passes the export gate."""
     import export  # here: the other backends' run of this file stays free of the exporter
@@ -160,8 +161,8 @@ def test_battery_on_another_backend_then_its_files_on_tensorflow(backend, tmp_pa
     env = {**os.environ, "KERAS_BACKEND": backend, EXCHANGE: str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3",
            "XLA_FLAGS": fast.strip()}
     command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-k", "not on_tensorflow"]
-    run = subprocess.run([*command, __file__, *ALSO_ELSEWHERE], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=900)
+    tests = [__file__, *ALSO_ELSEWHERE, *([PRESET] if backend == "jax" else [])]
+    run = subprocess.run([*command, *tests], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else ""
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
     assert re.search(r"\d+ passed", summary) and "skipped" not in summary, summary
