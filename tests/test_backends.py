@@ -163,7 +163,7 @@ import keras, numpy as np
 import keras_mlp
 golden, saved = Path(sys.argv[1]), sys.argv[2]
 io = np.load(golden / "mixer.npz")
-kwargs = dict(image_size=32, patch_size=8, num_blocks=2, hidden_dim=32, tokens_mlp_dim=16, channels_mlp_dim=128)
+kwargs = dict(image_size=(24, 40), patch_size=8, num_blocks=2, hidden_dim=32, tokens_mlp_dim=24, channels_mlp_dim=64)
 model = keras_mlp.create_model("mixer_s16_224", weights=golden / "mixer.safetensors", **kwargs)
 assert np.abs(model.predict(io["images"], verbose=0) - io["logits"]).max() <= 1e-4
 again = type(model).from_config(model.get_config())
