@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from safetensors.numpy import save_file
 
 import keras_mlp
+from keras_mlp.backend import ops
 from tests import numpy_reference as ref
 from tests.helpers import (
     GRID_IMAGE_SIZE,
@@ -118,9 +118,10 @@ def test_golden_under_tf_keras():
 
 # === Negative tests: a wrong model or wrong weights fail the comparison ===
 def _other_gelu(monkeypatch) -> None:
-    """Every GELU of the model the other way (tanh for erf and back): how a port that picked the wrong one runs."""
-    gelu = tf.nn.gelu
-    monkeypatch.setattr(tf.nn, "gelu", lambda x, approximate=False, name=None: gelu(x, approximate=not approximate))
+    """Every GELU of the model the other way (tanh for erf and back): how a port that picked the wrong one runs.
+    The layers call `keras_mlp.backend.ops.gelu` (`keras.ops`), so that is the op flipped."""
+    gelu = ops.gelu
+    monkeypatch.setattr(ops, "gelu", lambda x, approximate=True: gelu(x, approximate=not approximate))
 
 
 def _transposed_token_weights(state: dict) -> dict:

@@ -143,7 +143,12 @@ class Trainer:
         # the uninterrupted one. Optional on restore (checkpoints written before it lack it: count 0).
         self.epoch_sums = tf.Variable([0.0, 0.0, 0.0], dtype=tf.float64, trainable=False, name="epoch_sums")
         core = dict(model=self.model, optimizer=self.optimizer, step=self.step, train_seconds=self.seconds)
-        self.checkpoint = tf.train.Checkpoint(**core, epoch_sums=self.epoch_sums)
+        # The drop-path (Dropout) seed-generator states: `Checkpoint(model=...)` does not track them, and a resumed
+        # run must draw the masks an uninterrupted one would. Optional on restore, like `epoch_sums`.
+        seeds = {f"seed_{i}": v.value for i, v in enumerate(self.model.non_trainable_variables)
+                 if v.path.endswith("seed_generator_state")}
+        optional = dict(epoch_sums=self.epoch_sums, **seeds)
+        self.checkpoint = tf.train.Checkpoint(**core, **optional)
         ckpt_dir = os.path.join(work_dir, "checkpoints")
         self.reader = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=config.keep_checkpoints)
         self.scratch = None if self.chief else os.path.join(work_dir, f".worker-{task()[1]}")
@@ -153,7 +158,7 @@ class Trainer:
         if config.weights and self.chief:
             finetune.save_architecture(self.model, work_dir)
         self.start_step = workdir.restore(tf.train.Checkpoint(**core), self.reader,
-                                          optional=tf.train.Checkpoint(epoch_sums=self.epoch_sums)) if continuing else 0
+                                          optional=tf.train.Checkpoint(**optional)) if continuing else 0
         self._train_step = self._make_train_step()
         self._predict = tf.function(lambda x: tf.cast(self.model(x, training=False), tf.float32),
                                     reduce_retracing=True)
