@@ -81,6 +81,23 @@ def random_images(count: int = 4, size=IMAGE_SIZE, channels: int = 3, seed: int 
     return np.random.default_rng(seed).normal(size=(count, h, w, channels)).astype("float32")
 
 
+def write_photos(root: Path, classes=("cat", "dog", "fox"), per_class: int = 8, size=(40, 48),
+                 splits: tuple[str, ...] = ()) -> Path:
+    """A JPEG image folder, `root/<class>/*.jpg`, or `root/<split>/<class>/*.jpg` for each of `splits` (the first
+    gets `per_class` images, the others half as many); class c brightens colour channel c % 3, so the classes can
+    be told apart. Returns `root`."""
+    rng = np.random.default_rng(0)
+    for split, count in zip(splits or ("",), (per_class, *[max(1, per_class // 2)] * (len(splits) - 1))):
+        for c, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 60, (*size, 3)).astype(np.uint8)
+                pixels[..., c % 3] += 150
+                (folder / f"{i:02d}.jpg").write_bytes(tf.io.encode_jpeg(pixels).numpy())
+    return root
+
+
 def randomize_weights(model, seed: int = 0):
     """Give every weight of `model` seeded random values (in place; returns `model`) and nothing left at its init.
 

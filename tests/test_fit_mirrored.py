@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 
 from export.cli import main as export_main
-from tests.helpers import TINY, flax_mixer_checkpoint, subprocess_env
+from tests.helpers import TINY, flax_mixer_checkpoint, subprocess_env, write_photos
 
 FIT = textwrap.dedent("""
     import json, sys
@@ -37,24 +37,10 @@ FIT = textwrap.dedent("""
 """)
 
 
-def _photos(root, classes=("cat", "dog", "fox"), per_class=8):
-    """root/{train,test}/<class>/*.jpg: each class a colour, so the classes can be told apart."""
-    import tensorflow as tf
-    rng = np.random.default_rng(0)
-    for split, count in (("train", per_class), ("test", per_class // 2)):
-        for c, name in enumerate(classes):
-            folder = root / split / name
-            folder.mkdir(parents=True)
-            for i in range(count):
-                pixels = rng.integers(0, 60, (40, 48, 3)).astype(np.uint8)
-                pixels[..., c] += 150
-                (folder / f"{i}.jpg").write_bytes(tf.io.encode_jpeg(pixels).numpy())
-
-
 def test_fit_under_mirrored_strategy_then_reload_and_export(tmp_path):
     weights = tmp_path / "Mixer-tiny.npz"
     np.savez(weights, **flax_mixer_checkpoint(tokens=16))  # a 32x32 checkpoint with a 5-class head
-    _photos(tmp_path / "photos")
+    write_photos(tmp_path / "photos", splits=("train", "test"))
     run = subprocess.run([sys.executable, "-c", FIT, str(weights), str(tmp_path / "photos"),
                           str(tmp_path / "model.keras"), json.dumps(TINY["mixer"])],
                          capture_output=True, text=True, timeout=600,

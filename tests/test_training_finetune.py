@@ -16,8 +16,8 @@ import keras_mlp
 from keras_mlp.models import keymap
 from keras_mlp.models.mixer_weights import flax_spec
 from keras_mlp.weights import named_weights
-from tests.helpers import TINY, TINY_RUN
-from training import cli, finetune
+from tests.helpers import TINY, TINY_RUN, random_tiny_model, tiny_overrides, write_photos
+from training import cli, finetune, recipes
 from training.config import TrainConfig, UsageError
 from training.optim import make_optimizer
 
@@ -138,3 +138,28 @@ def test_bad_fine_tuning_input_exits_2_and_writes_nothing(tmp_path, capsys, monk
     assert cli.main(["--work-dir", str(work), *TINY_RUN, *args]) == 2
     assert re.search(message, capsys.readouterr().err)
     assert not work.exists()
+
+
+@pytest.mark.parametrize("recipe", [r for r in recipes.list_recipes() if r.startswith("finetune_")])
+def test_every_fine_tuning_recipe_trains_end_to_end(recipe, tmp_path):
+    """Each fine-tuning recipe, on its own model shrunk to the tiny configuration and a tiny checkpoint of it in
+    the family's first published layout, trains one epoch on a folder of photos with its augmentation, optimiser
+    and schedule (peak lr 1e-3: the recipes' own is for hundreds of epochs), and ends with a fresh head for the
+    folder's classes and every backbone weight moved."""
+    name = recipes.get_recipe(recipe)["model"]
+    source = random_tiny_model(name, num_classes=7)
+    layout = source.layouts[0]
+    checkpoint = tmp_path / f"tiny{layout.suffix}"
+    keras_mlp.save_checkpoint(source, checkpoint, layout=layout.tag)
+    photos = write_photos(tmp_path / "photos", per_class=6, size=(32, 32))
+    shrink = [a for key, value in tiny_overrides(name).items() if key != "num_classes"
+              for a in ("--set", f"model.{key}={json.dumps(value)}")]
+    work = tmp_path / "run"
+    assert cli.main(["--recipe", recipe, "--weights", str(checkpoint), "--dataset", str(photos), "--work-dir",
+                     str(work), "--epochs", "1", "--batch-size", "4", "--lr", "1e-3", "--export", "none",
+                     "--set", "verbose=0", *shrink]) == 0
+    tuned = keras.saving.load_model(work / "model.keras")
+    assert tuned.class_names == ("cat", "dog", "fox")
+    before, after = named_weights(source), named_weights(tuned)
+    moved = [path for path in after if not path.startswith("head/") and not np.array_equal(before[path], after[path])]
+    assert len(moved) == len([p for p in after if not p.startswith("head/")]), set(after) - set(moved)

@@ -53,9 +53,10 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
 
     resumed = subprocess.run(_command(killed), env=_env(), timeout=300, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert re.search(r"Resuming .* at step (1[2-9]|2[01])/22 \(epoch 2/2\)", resumed.stdout), resumed.stdout[:500]
-    for a, b in zip(_weights(whole), _weights(killed), strict=True):
-        np.testing.assert_array_equal(a, b)
+    found = re.search(r"Resuming .* at step (1[2-9]|2[01])/22 \(epoch 2/2\)", resumed.stdout)
+    assert found, resumed.stdout[:500]
+    differences = [float(np.max(np.abs(a - b))) for a, b in zip(_weights(whole), _weights(killed), strict=True)]
+    assert not any(differences), f"resumed at step {found.group(1)}: max differences per weight {differences}"
     # The interrupted epoch's mean loss and accuracy come out as in the uninterrupted run (running sums are
     # checkpointed with the step).
     assert (killed / "history.csv").read_text() == (whole / "history.csv").read_text()

@@ -13,6 +13,7 @@ import pkgutil
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from keras_mlp.weights import PRESETS
 from training.config import TrainConfig, UsageError
 from training.overrides import parse_overrides
 
@@ -44,7 +45,8 @@ def resolve(name: str, fields: Mapping[str, Any] | None = None, assignments: Seq
 
     The recipe's `model_overrides` are its model's arguments: they apply only when that model is trained
     (`model.*` assignments always apply). Its `augment` is chosen for its dataset: another dataset gets "auto"
-    unless an assignment sets `augment`.
+    unless an assignment sets `augment`. Weights that name a preset of another model train that model, unless a
+    model is given too (then `create_model` reports the mismatch).
 
     >>> resolve("digits_mixer", {"model": "gmlp_ti16_224"}, ["model.image_size=32"]).model_overrides
     {'image_size': 32}
@@ -63,6 +65,9 @@ def resolve(name: str, fields: Mapping[str, Any] | None = None, assignments: Seq
             values["model_overrides"][key[len("model."):]] = value
         else:
             values[key] = value
+    preset = PRESETS.get(str(values.get("weights")))
+    if preset is not None and "model" not in (fields or {}) and "model" not in dict(pairs):
+        values["model"] = preset.model
     if values.get("model") == recipe.get("model"):
         values["model_overrides"] = {**recipe["model_overrides"], **values["model_overrides"]}
     if values.get("dataset") != recipe.get("dataset") and "augment" not in dict(pairs):
