@@ -1,6 +1,8 @@
 """The benchmark's Markdown: every figure with its fraction of the matmul peak and ours/theirs ratios."""
 from __future__ import annotations
 
+from benchmarks.rounds import markdown as targets_table
+
 
 def _ms(stats: dict | None) -> str:
     return "–" if not stats else f"{stats['median_ms']:.1f} ({stats['min_ms']:.1f}–{stats['max_ms']:.1f})"
@@ -31,7 +33,6 @@ def markdown(r: dict) -> str:
                                  for t in ("1t", "2t")) + " in float32 → int8.")
     lines.append("")
     if r.get("targets"):
-        from benchmarks.rounds import markdown as targets_table
         t = r["targets"]
         lines += [targets_table(t["variant"], t.get("latency"), t.get("train")),
                   "All figures (each measured once, one after the other):", ""]

@@ -18,8 +18,10 @@ import io
 import zipfile
 
 import flatbuffers
+from ai_edge_litert import schema_py_generated as schema
 
-from export.convert import ExportError
+from export import litert
+from export.errors import ExportError
 
 METADATA_NAME = "TFLITE_METADATA"
 MIN_PARSER_VERSION = "1.0.0"
@@ -102,10 +104,7 @@ def add_metadata(flatbuffer: bytes, *, name: str, mean, std, labels: list[str], 
 
     The colour space follows the input's channels (`color_space`); `mean`/`std` hold one value per channel.
     """
-    from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.interpreter import Interpreter
-
-    details = Interpreter(model_content=flatbuffer).get_input_details()[0]
+    details = litert.load(flatbuffer).get_input_details()[0]
     channels = int(details["shape"][3])
     if len(mean) != channels or len(std) != channels:
         raise ExportError(f"mean/std need one value per input channel ({channels}), got {len(mean)}/{len(std)}.")
@@ -137,7 +136,6 @@ def add_metadata(flatbuffer: bytes, *, name: str, mean, std, labels: list[str], 
 
 def read_metadata(flatbuffer: bytes) -> tuple[bytes | None, dict[str, bytes]]:
     """(ModelMetadata bytes or None, {associated file name: content}) of a .tflite: the round trip check."""
-    from ai_edge_litert import schema_py_generated as schema
     model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
     data = None
     for entry in model.metadata or []:
@@ -158,17 +156,19 @@ def _quantization(detail: dict) -> dict | None:
     return {"scale": float(scale), "zero_point": int(zero)} if scale else None
 
 
-def sidecar(model, mode: str, flatbuffer: bytes, labels: list[str], labels_file: str, mean, std, spec) -> dict:
-    """What an app needs beside the .tflite: input name/shape/dtype/quantisation, normalisation, labels."""
-    from export.parity import interpreter
-    it = interpreter(flatbuffer)
+def sidecar(model, mode: str, flatbuffer: bytes, labels: list[str], labels_file: str, preprocessing, spec) -> dict:
+    """What an app needs beside the .tflite: input name/shape/dtype/quantisation, normalisation (the model's whole
+    `keras_mlp.Preprocessing` under "preprocessing"; None for a model that records none), labels."""
+    it = litert.load(flatbuffer)
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     return {"model": model.name, "mode": mode, "input": {
         "name": "images", "shape": [int(v) for v in inp["shape_signature"]], "dtype": inp["dtype"].__name__,
         "quantization": _quantization(inp),
         "layout": "NHWC", "color": color_space(spec.shape[3]), "channels": int(spec.shape[3]),
         "image_size": [int(spec.shape[1]), int(spec.shape[2])],
-        "normalization": {"formula": "(pixel / 255 - mean) / std", "mean": mean, "std": std}},
+        "normalization": None if preprocessing is None else {
+            "formula": "(pixel / 255 - mean) / std", "mean": list(preprocessing.mean), "std": list(preprocessing.std)},
+        "preprocessing": None if preprocessing is None else preprocessing.get_config()},
         "output": {"name": "logits", "dtype": out["dtype"].__name__, "num_classes": len(labels),
                    "quantization": _quantization(out)},
         "labels": labels, "labels_file": labels_file}

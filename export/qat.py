@@ -3,7 +3,8 @@
 tfmot 0.8 quantises tf_keras models only, so the work runs in a subprocess with TF_USE_LEGACY_KERAS=1
 (`export.qat_worker`), where keras_mlp builds the same layers under tf_keras. Weights cross as `.npz` in
 `get_weights()` order, and the worker checks the rebuilt model's logits against the Keras 3 ones before
-fine-tuning.
+fine-tuning; after it, the worker returns the fine-tuned model's logits on the gate images, the reference the QAT
+file's parity is gated against (its accuracy is gated against the float model).
 """
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import os
 import subprocess
 import sys
 import tempfile
+from typing import NamedTuple
 
 import numpy as np
 
-from export.convert import ExportError
+from export.errors import ExportError
 
 TRANSFER_TOLERANCE = 1e-4
 """Rebuild error allowed per unit of logit scale: float32 rounding alone differs by ~1e-7 of the logits' size
@@ -25,6 +27,14 @@ TRANSFER_TOLERANCE = 1e-4
 def transfer_tolerance(logits: np.ndarray) -> float:
     """Allowed max abs difference of the tf_keras rebuild's `logits`: relative to their scale, at least 1e-4."""
     return TRANSFER_TOLERANCE * max(1.0, float(np.max(np.abs(logits), initial=0.0)))
+
+
+class QATResult(NamedTuple):
+    """What `quantization_aware_training` returns."""
+
+    flatbuffer: bytes  # the full-int8 file
+    info: dict  # transfer check, epochs, learning rate, training time and history
+    gate_logits: np.ndarray | None  # the fine-tuned (fake-quantised) model's logits on `gate_images`, if given
 
 
 def check_qat_model(model) -> str:
@@ -38,10 +48,12 @@ def check_qat_model(model) -> str:
 
 
 def quantization_aware_training(model, train_images: np.ndarray, train_labels: np.ndarray,
-                                calibration: np.ndarray, *, epochs: int = 3, learning_rate: float = 1e-4,
-                                batch_size: int = 32, seed: int = 0, progress: bool = True,
-                                timeout: float | None = None, signature_batch: int | None = 1) -> tuple[bytes, dict]:
-    """Fine-tune a copy of `model` with fake quantisation and return (full-int8 flatbuffer, info dict).
+                                calibration: np.ndarray, *, gate_images: np.ndarray | None = None, epochs: int = 3,
+                                learning_rate: float = 1e-4, batch_size: int = 32, seed: int = 0,
+                                progress: bool = True, timeout: float | None = None,
+                                signature_batch: int | None = 1) -> QATResult:
+    """Fine-tune a copy of `model` with fake quantisation; return the full-int8 file, an info dict and the
+    fine-tuned model's logits on `gate_images` (`QATResult`).
 
     `model` must be a keras_mlp model (its class rebuilds under tf_keras); it is not modified. `signature_batch`
     is the static batch of the file's signature (None: dynamic), as `to_tflite`'s `batch_size`.
@@ -59,9 +71,10 @@ def quantization_aware_training(model, train_images: np.ndarray, train_labels: n
         with open(os.path.join(tmp, "job.json"), "w") as f:
             json.dump(job, f)
         np.savez(os.path.join(tmp, "weights.npz"), *model.get_weights())
+        gate = np.zeros((0, *check.shape[1:]), np.float32) if gate_images is None else gate_images
         np.savez(os.path.join(tmp, "data.npz"), train_images=np.asarray(train_images, np.float32),
                  train_labels=np.asarray(train_labels, np.int64), calibration=np.asarray(calibration, np.float32),
-                 check_images=check, check_logits=check_logits)
+                 check_images=check, check_logits=check_logits, gate_images=np.asarray(gate, np.float32))
         env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         done = subprocess.run([sys.executable, "-m", "export.qat_worker", tmp], env=env, timeout=timeout,
@@ -73,4 +86,5 @@ def quantization_aware_training(model, train_images: np.ndarray, train_labels: n
             flatbuffer = f.read()
         with open(os.path.join(tmp, "info.json")) as f:
             info = json.load(f)
-    return flatbuffer, info
+        gate_logits = np.load(os.path.join(tmp, "gate_logits.npy")) if gate_images is not None else None
+    return QATResult(flatbuffer, info, gate_logits)

@@ -19,6 +19,8 @@ import tensorflow_model_optimization as tfmot
 
 from keras_mlp.backend import keras
 
+from export.convert import nested_layers
+
 quantizers = tfmot.quantization.keras.quantizers
 QuantizeConfig = tfmot.quantization.keras.QuantizeConfig
 
@@ -37,7 +39,7 @@ def _output_quantizer():
 def _kernel_owners(layer):
     """(sublayer, attribute) of every nested Dense/Conv kernel of `layer`, in a fixed order."""
     owners = []
-    for sub in layer._flatten_layers(include_self=True, recursive=True):
+    for sub in nested_layers(layer):
         if isinstance(sub, (keras.layers.Dense, keras.layers.Conv2D)):
             owners.append((sub, "kernel"))
     return owners

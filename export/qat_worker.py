@@ -3,7 +3,7 @@
 `python -m export.qat_worker DIR` reads DIR/job.json, weights.npz (Keras 3 `get_weights()` order), data.npz;
 rebuilds the same keras_mlp model under tf_keras, checks its logits equal the Keras 3 ones, annotates every
 layer for tfmot (custom blocks through `NestedQuantizeConfig`), fine-tunes, converts to full int8 and writes
-DIR/model.tflite and DIR/info.json.
+DIR/model.tflite, DIR/info.json and DIR/gate_logits.npy (the fine-tuned model's logits on the gate images).
 """
 from __future__ import annotations
 
@@ -45,6 +45,8 @@ def main(folder: str) -> None:
     history = qat.fit(data["train_images"], data["train_labels"], batch_size=job["batch_size"],
                       epochs=job["epochs"], shuffle=True, verbose=2 if job["progress"] else 0)
     train_s = time.perf_counter() - start
+    gate = data["gate_images"]
+    np.save(folder / "gate_logits.npy", qat.predict(gate, verbose=0) if len(gate) else np.zeros((0, 0), np.float32))
     spec = tf.TensorSpec([job["signature_batch"], *data["check_images"].shape[1:]], tf.float32, name="images")
     serve = tf.function(lambda images: {"logits": qat(images, training=False)}, input_signature=[spec])
     with quantizable_layer_norms(qat):

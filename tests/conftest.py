@@ -30,3 +30,26 @@ def tiny_model(name: str, **extra):
 @pytest.fixture
 def images() -> np.ndarray:
     return np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32")
+
+
+def randomised(name: str, seed: int = 0, **extra):
+    """Tiny model with every weight drawn at random, the head included (it starts at zero, which would make every
+    output, and so every comparison, trivially equal); LayerNorm gammas around 1."""
+    model = tiny_model(name, **extra)
+    rng = np.random.default_rng(seed)
+    for v in model.weights:
+        v.assign(rng.normal(0.0, 0.1, v.shape).astype("float32") + (1.0 if "gamma" in v.path else 0.0))
+    return model
+
+
+def fail_conversion(monkeypatch, mode: str, message: str = "converter crashed") -> None:
+    """Make export's conversion of `mode` raise RuntimeError(message); the other modes convert as usual."""
+    import export.pipeline
+
+    real = export.pipeline.to_tflite
+
+    def failing(model, mode_, *args, **kwargs):
+        if mode_ == mode:
+            raise RuntimeError(message)
+        return real(model, mode_, *args, **kwargs)
+    monkeypatch.setattr(export.pipeline, "to_tflite", failing)

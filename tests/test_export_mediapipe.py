@@ -15,8 +15,9 @@ import textwrap
 import numpy as np
 import pytest
 
-import export
-from tests.conftest import tiny_model
+from export.options import ExportOptions
+from export.pipeline import export_model
+from tests.conftest import randomised
 
 pytestmark = pytest.mark.slow
 MEDIAPIPE = "mediapipe==0.10.21"
@@ -52,24 +53,22 @@ def mediapipe_python(tmp_path_factory) -> str:
 
 @pytest.mark.parametrize("mode", ["float32", "int8_float_io"])
 def test_mediapipe_image_classifier_uses_metadata(tmp_path, mediapipe_python, mode):
-    model = tiny_model("mixer_s16_224", image_size=16, patch_size=4, num_classes=5)
+    model = randomised("mixer_s16_224", image_size=16, patch_size=4, num_classes=5)
     rng = np.random.default_rng(0)
-    for v in model.weights:
-        v.assign(rng.normal(0.0, 0.1, v.shape).astype("float32") + (1.0 if "gamma" in v.path else 0.0))
-    pixels = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
-    normalised = (pixels[None].astype("float32") / 255.0 - 0.5) / 0.5
-    names = ["zero", "one", "two", "three", "four"]
+    pixels = rng.integers(0, 256, (32, 16, 16, 3), dtype=np.uint8)  # the gate's 32 images; MediaPipe gets the first
+    normalised = (pixels.astype("float32") / 255.0 - 0.5) / 0.5
+    names = ("zero", "one", "two", "three", "four")
     calibration = rng.uniform(-1, 1, (32, 16, 16, 3)).astype("float32")
-    summary = export.export_model(model, tmp_path / "out", mode, eval_data=normalised, calibration_data=calibration,
-                                  class_names=names, latency_runs=2, threads=(1,), progress=False,
-                                  thresholds={mode: {"agreement": 0.0, "accuracy_drop": 1.0}})
-    np.save(tmp_path / "image.npy", pixels)
+    options = ExportOptions(modes=mode, class_names=names, latency_runs=2, threads=(1,), progress=False,
+                            thresholds={mode: {"agreement": 0.0, "accuracy_drop": 1.0}})
+    summary = export_model(model, tmp_path / "out", options, eval_data=normalised, calibration_data=calibration)
+    np.save(tmp_path / "image.npy", pixels[0])
     (tmp_path / "classify.py").write_text(CLASSIFY)
     done = subprocess.run([mediapipe_python, str(tmp_path / "classify.py"), summary["files"][mode],
                            str(tmp_path / "image.npy")], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     categories = json.loads(done.stdout.strip().splitlines()[-1])
-    logits = model.predict(normalised, verbose=0)[0]
+    logits = model.predict(normalised[:1], verbose=0)[0]
     assert categories[0][0] == names[int(np.argmax(logits))]  # labels from the metadata, normalisation applied
     if mode == "float32":
         np.testing.assert_allclose(categories[0][1], logits.max(), atol=1e-3)

@@ -12,6 +12,7 @@ import keras_mlp
 from keras_mlp.data import build_pipeline, dataset_info, load_dataset
 from keras_mlp.data.augment import Augmenter
 from keras_mlp.preprocessing import Preprocessing
+from tests.conftest import fail_conversion
 from training import cli
 from training.config import UsageError
 
@@ -183,16 +184,16 @@ def test_every_recipe_resolves_and_documents_its_command():
 
 
 def test_main_job_trains_then_exports_with_parity(tmp_path, capsys, monkeypatch):
-    import export
+    import export.pipeline
 
     seen = {}
 
-    def spy(model, out_dir, modes, **kwargs):
+    def spy(model, out_dir, options, **kwargs):
         seen.update(kwargs)
-        return real(model, out_dir, modes, **kwargs)
+        return real(model, out_dir, options, **kwargs)
 
-    real = export.export_model
-    monkeypatch.setattr(export, "export_model", spy)
+    real = export.pipeline.export_model
+    monkeypatch.setattr(export.pipeline, "export_model", spy)
     work = tmp_path / "run"
     args = [a for a in TINY if a not in ("--export", "none")]
     assert cli.main(["--work-dir", str(work), *args, "--export", "float32,float16"]) == 0
@@ -209,16 +210,7 @@ def test_main_job_trains_then_exports_with_parity(tmp_path, capsys, monkeypatch)
 
 
 def test_main_job_reports_a_mode_whose_conversion_fails(tmp_path, capsys, monkeypatch):
-    import export.pipeline
-
-    real = export.pipeline.to_tflite
-
-    def failing_float16(model, mode, *args, **kwargs):
-        if mode == "float16":
-            raise RuntimeError("converter crashed")
-        return real(model, mode, *args, **kwargs)
-
-    monkeypatch.setattr(export.pipeline, "to_tflite", failing_float16)
+    fail_conversion(monkeypatch, "float16")
     work = tmp_path / "run"
     args = [a for a in TINY if a not in ("--export", "none")]
     assert cli.main(["--work-dir", str(work), *args, "--export", "float32,float16"]) == 1

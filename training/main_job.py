@@ -75,7 +75,7 @@ def _timing(results: dict) -> str:
 
 def _check_modes(modes: str) -> None:
     from export import ExportError
-    from export.pipeline import resolve_modes
+    from export.modes import resolve_modes
 
     try:
         resolve_modes(modes)
@@ -87,17 +87,18 @@ def export(trainer: Trainer, out_dir: str) -> dict:
     """Export the saved `model.keras` in `config.export` modes, gated on the held-out split; a summary."""
     import keras
 
-    from export import ExportError, export_model
+    from export import ExportError
     from export.datasets import load_splits
+    from export.options import ExportOptions
+    from export.pipeline import export_model
 
     config = trainer.config
     model = keras.saving.load_model(os.path.join(trainer.work_dir, workdir.MODEL))
     pre = model.preprocessing
     try:
         train, test, _ = load_splits(config.dataset, pre, model.image_size, data_dir=config.data_dir)
-        summary = export_model(model, out_dir, config.export, train_data=train, eval_data=test,
-                               class_names=model.class_names, mean=pre.mean, std=pre.std,
-                               progress=bool(config.verbose))
+        summary = export_model(model, out_dir, ExportOptions(modes=config.export, progress=bool(config.verbose)),
+                               train_data=train, eval_data=test)
     except ExportError as err:
         raise UsageError(f"Export failed: {err}") from err
     return {"passed": summary["passed"], "float_top1": summary["float_accuracy"], "files": summary["files"],
