@@ -31,8 +31,9 @@ def machine() -> dict:
         pass
     import keras
     import tensorflow as tf
-    return {"cpu": cpu, "isa": isa, "cores": os.cpu_count(), "python": platform.python_version(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "numpy": np.__version__, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    return {"cpu": cpu, "isa": isa, "cores": os.cpu_count(), "python": platform.python_version(),
+            "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
 def numpy_peak(n: int = 2048, runs: int = 5) -> dict:
@@ -63,7 +64,8 @@ def model_flops(model, batch: int = 1) -> int:
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     spec = tf.TensorSpec((batch, *model.input_shape[1:]), tf.float32)
-    frozen = convert_variables_to_constants_v2(tf.function(lambda x: model(x, training=False)).get_concrete_function(spec))
+    forward = tf.function(lambda x: model(x, training=False))
+    frozen = convert_variables_to_constants_v2(forward.get_concrete_function(spec))
     options = tf.compat.v1.profiler.ProfileOptionBuilder(tf.compat.v1.profiler.ProfileOptionBuilder.float_operation())
     options = options.with_empty_output().build()
     return int(tf.compat.v1.profiler.profile(graph=frozen.graph, options=options).total_float_ops)

@@ -74,7 +74,8 @@ def benchmark_variant(name: str, runs: int, train_steps: int, modes=TFLITE_MODES
     """Every figure of `name` at 224×224 with the 1000-class head."""
     model = keras_mlp.create_model(name)
     result = {"params": model.count_params(), "flops": model_flops(model)}
-    result["keras"] = {"batch1": keras_inference(model, 1, runs), "batch32": keras_inference(model, 32, max(3, runs // 4))}
+    result["keras"] = {"batch1": keras_inference(model, 1, runs),
+                       "batch32": keras_inference(model, 32, max(3, runs // 4))}
     result["tflite"] = {mode: {"bytes": len(fb), **{f"{t}t": latency(fb, t, runs) for t in THREADS}}
                         for mode, fb in flatbuffers(model, modes).items()}
     result["train"] = train_figures(model, train_steps)

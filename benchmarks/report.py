@@ -21,7 +21,8 @@ def markdown(r: dict) -> str:
     peak = {1: mm["numpy_1t_gflops"], 2: max(mm["numpy_2t_gflops"], mm["tf_gflops"])}
     timm, kecam = r.get("timm") or {}, r.get("kecam") or {}
     isa = " ".join(m.get("isa", [])) or "ISA not read"
-    lines = [f"Machine: {m['cpu']} ({isa}), {m['cores']} cores; TF {m['tensorflow']}, Keras {m['keras']}; {m['date']}.",
+    lines = [f"Machine: {m['cpu']} ({isa}), {m['cores']} cores; TF {m['tensorflow']}, Keras {m['keras']}; "
+             f"{m['date']}.",
              f"float32 matmul peak (n={mm['n']}): TF {mm['tf_gflops']:.1f} GFLOP/s, NumPy 1 thread "
              f"{mm['numpy_1t_gflops']:.1f}, 2 threads {mm['numpy_2t_gflops']:.1f}. Latencies: median (min–max) ms; "
              "'peak' = model FLOPs / latency as a fraction of the matmul peak at the same thread count."]
@@ -39,8 +40,8 @@ def markdown(r: dict) -> str:
     for key in ("timm", "kecam"):
         if isinstance(r.get(key), dict) and "skipped" in r[key]:
             lines.append(f"- {key} peer skipped: {r[key]['skipped']}")
-    lines += ["", "| variant | GFLOPs | mode | size MB | 1 thread ms | peak | 2 threads ms | peak | timm 1t / 2t ms | ours/timm (1t, 2t) |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| variant | GFLOPs | mode | size MB | 1 thread ms | peak | 2 threads ms | peak | timm 1t / 2t ms | "
+              "ours/timm (1t, 2t) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, v in r["variants"].items():
         t = timm.get(name) or {}
         for mode, f in v["tflite"].items():
@@ -48,15 +49,16 @@ def markdown(r: dict) -> str:
             lines.append(
                 f"| {name} | {v['flops'] / 1e9:.2f} | TFLite {mode} | {f['bytes'] / 1e6:.1f} | {_ms(f['1t'])} | "
                 f"{_peak(v['flops'], f['1t'], peak[1])} | {_ms(f['2t'])} | {_peak(v['flops'], f['2t'], peak[2])} | "
-                + (f"{_ms(t['batch1_1t'])} / {_ms(t['batch1_2t'])} | {_ratio(f['1t']['median_ms'], t['batch1_1t']['median_ms'])}, "
+                + (f"{_ms(t['batch1_1t'])} / {_ms(t['batch1_2t'])} | "
+                   f"{_ratio(f['1t']['median_ms'], t['batch1_1t']['median_ms'])}, "
                    f"{_ratio(f['2t']['median_ms'], t['batch1_2t']['median_ms'])} |" if peer else "| |"))
         fp, i8 = v["tflite"].get("float32"), v["tflite"].get("int8")
         if fp and i8:
             lines.append(f"| {name} | | int8 vs float32 | {i8['bytes'] / fp['bytes']:.2f}× size | "
                          f"{fp['1t']['median_ms'] / i8['1t']['median_ms']:.2f}× faster | | "
                          f"{fp['2t']['median_ms'] / i8['2t']['median_ms']:.2f}× faster | | | |")
-    lines += ["", "| variant | Keras b1 ms | Keras b32 ms | kecam b1 / b32 ms | timm b32 ms | train img/s (b32) | XLA | "
-              "kecam img/s | ours/kecam | timm img/s | ours/timm |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| variant | Keras b1 ms | Keras b32 ms | kecam b1 / b32 ms | timm b32 ms | train img/s (b32) | "
+              "XLA | kecam img/s | ours/kecam | timm img/s | ours/timm |", "|---" * 11 + "|"]
     for name, v in r["variants"].items():
         t, k = timm.get(name) or {}, kecam.get(name) or {}
         ours = max(v["train"]["batch32"]["images_per_s"], v["train"]["batch32_xla"]["images_per_s"])
@@ -64,7 +66,8 @@ def markdown(r: dict) -> str:
         lines.append(f"| {name} | {_ms(v['keras']['batch1'])} | {_ms(v['keras']['batch32'])} | "
                      f"{_ms(k.get('batch1'))} / {_ms(k.get('batch32'))} | {_ms(t.get('batch32'))} | "
                      f"{v['train']['batch32']['images_per_s']:.1f} | {v['train']['batch32_xla']['images_per_s']:.1f} | "
-                     f"{ki and f'{ki:.1f}' or '–'} | {_ratio(ours, ki)} | {ti and f'{ti:.1f}' or '–'} | {_ratio(ours, ti)} |")
+                     f"{ki and f'{ki:.1f}' or '–'} | {_ratio(ours, ki)} | {ti and f'{ti:.1f}' or '–'} | "
+                     f"{_ratio(ours, ti)} |")
     for probe in r.get("memory", []):
         lines.append(f"\nPeak RSS, {probe['what']} of {probe['variant']}: {probe['peak_rss_mib']:.0f} MiB.")
     return "\n".join(lines) + "\n"

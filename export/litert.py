@@ -26,7 +26,8 @@ _OP_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items() i
 
 def load(model: Model, num_threads: int | None = None) -> Interpreter:
     """An `ai_edge_litert` Interpreter (XNNPACK on by default) of a flatbuffer or a file, tensors allocated."""
-    source = {"model_content": bytes(model)} if isinstance(model, (bytes, bytearray)) else {"model_path": os.fspath(model)}
+    in_memory = isinstance(model, (bytes, bytearray))
+    source = {"model_content": bytes(model)} if in_memory else {"model_path": os.fspath(model)}
     try:
         interpreter = Interpreter(**source, num_threads=num_threads)
     except (ValueError, RuntimeError) as err:

@@ -22,7 +22,8 @@ def fake_latency_runs(monkeypatch, f32_ms, int8_ms, timm_ms, peak):
 
     def run_json(argv, env=None, timeout=3600):
         if "--only" in argv and "tflite" in argv:
-            return {"flops": 8e9, "files": {"float32": {"path": "f32", "bytes": 400}, "int8": {"path": "i8", "bytes": 100}}}
+            return {"flops": 8e9, "files": {"float32": {"path": "f32", "bytes": 400},
+                                            "int8": {"path": "i8", "bytes": 100}}}
         i = calls["ours"]
         calls["ours"] += 1
         calls["order"].append("ours")

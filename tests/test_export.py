@@ -11,6 +11,7 @@ from export import litert
 from export.convert import float32_roundtrip, nested_layers, to_tflite
 from export.errors import ExportError
 from export.metadata import read_metadata
+from export.modes import MODES
 from export.options import ExportOptions
 from export.parity import DEFAULT_THRESHOLDS, check_parity, compare
 from export.pipeline import export_model
@@ -149,10 +150,21 @@ def test_gate_figures_are_relative_to_the_logit_scale():
 
 
 def test_every_mode_has_gate_thresholds_on_error_cosine_agreement_and_accuracy():
-    from export.modes import MODES
     assert set(DEFAULT_THRESHOLDS) == set(MODES)
     for mode, limits in DEFAULT_THRESHOLDS.items():
         assert {"max_rel", "mean_rel", "cosine", "agreement", "flip_margin", "accuracy_drop"} <= set(limits), mode
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_mode_bounds_the_relative_logit_error(mode):
+    rng = np.random.default_rng(0)
+    reference = rng.normal(size=(64, 10)) + 8.0 * np.eye(10)[np.arange(64) % 10]  # clear top-1: no flip possible
+    logits = reference + rng.normal(scale=0.3 * reference.std(), size=reference.shape)
+    assert (logits.argmax(1) == reference.argmax(1)).all()
+    for labels in (None, np.arange(64) % 10):  # same top-1 everywhere: agreement and accuracy alone would pass
+        report = compare(reference, logits, labels, mode)
+        assert report.agreement == 1.0 and not report.passed
+        assert any(f.startswith("mean logit error / float logit scale") for f in report.failures), report.failures
 
 
 def test_gate_needs_enough_images(data):

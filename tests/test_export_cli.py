@@ -146,7 +146,8 @@ def test_gate_rejects_a_file_with_the_same_logits_for_every_image(tmp_path, caps
     assert not report["passed"] and report["cosine"] == 0.0 and report["spread"] == 0.0
     assert report["failures"][0].startswith("degenerate output") and any("accuracy" in f for f in report["failures"])
     # Quarantined exactly as export does: moved under rejected/ with its gate result beside it.
-    assert not broken.exists() and f"REJECTED float16: {tmp_path}/rejected/mixer_float16.REJECTED.tflite" in captured.err
+    quarantined = tmp_path / "rejected" / "mixer_float16.REJECTED.tflite"
+    assert not broken.exists() and quarantined.exists() and f"REJECTED float16: {quarantined}" in captured.err
     result = json.loads((tmp_path / "rejected" / "mixer_float16.REJECTED.json").read_text())
     assert result["mode"] == "float16" and not result["passed"] and result["failures"] == report["failures"]
 
