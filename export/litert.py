@@ -98,6 +98,8 @@ def latency(model: Model, num_threads: int = 1, runs: int = 50, *, warmup: int =
 def _graph(flatbuffer: bytes):
     """The root `Model` table of a flatbuffer (lazy: nothing is copied), else `ExportError`."""
     try:
+        if not schema.Model.ModelBufferHasIdentifier(flatbuffer, 0):
+            raise ValueError("no TFL3 file identifier")
         model = schema.Model.GetRootAs(flatbuffer, 0)
         model.SubgraphsLength()
     except Exception as err:  # flatbuffers raises plain struct/index errors on garbage

@@ -143,8 +143,9 @@ def test_gate_figures_are_relative_to_the_logit_scale():
     shifted = compare(reference, logits + 5.0, None, "dynamic", {"max_rel": 10.0, "mean_rel": 10.0})
     assert shifted.cosine == pytest.approx(small.cosine) and shifted.passed  # softmax ignores a per-image shift
     # Degenerate output fails whatever the thresholds allow.
-    flat = compare(reference, np.tile(logits[:1], (64, 1)) + rng.normal(scale=1e-4, size=reference.shape), None,
-                   "int8", {"max_rel": 1e9, "mean_rel": 1e9, "cosine": 0.0, "agreement": 0.0})
+    flat = compare(reference, 5.0 + 1e-4 * reference, None, "int8",  # every top-1 right, the scale collapsed
+                   {"max_rel": 1e9, "mean_rel": 1e9, "cosine": 0.0, "agreement": 0.0})
+    assert flat.cosine > 0.99 and flat.spread < 1e-3
     assert flat.failures == [f"degenerate output: the logits hardly vary across images (spread {flat.spread:.3g} of "
                              "the float model's)"]
 
@@ -158,8 +159,8 @@ def test_every_mode_has_gate_thresholds_on_error_cosine_agreement_and_accuracy()
 @pytest.mark.parametrize("mode", MODES)
 def test_every_mode_bounds_the_relative_logit_error(mode):
     rng = np.random.default_rng(0)
-    reference = rng.normal(size=(64, 10)) + 8.0 * np.eye(10)[np.arange(64) % 10]  # clear top-1: no flip possible
-    logits = reference + rng.normal(scale=0.3 * reference.std(), size=reference.shape)
+    reference = rng.normal(size=(64, 10)) + 12.0 * np.eye(10)[np.arange(64) % 10]  # clear top-1: no flip possible
+    logits = reference + rng.normal(scale=0.5 * reference.std(), size=reference.shape)
     assert (logits.argmax(1) == reference.argmax(1)).all()
     for labels in (None, np.arange(64) % 10):  # same top-1 everywhere: agreement and accuracy alone would pass
         report = compare(reference, logits, labels, mode)
@@ -255,7 +256,7 @@ def test_channels_set_normalisation_length_and_colour_space(tmp_path):
     gray = randomised("gmlp_s16_224", input_shape=(32, 32, 1))
     images = np.random.default_rng(0).normal(size=(32, 32, 32, 1)).astype("float32")
     run = dict(eval_data=images)
-    with pytest.raises(ExportError, match=r"has 3 channel\(s\) \(the model's own\) .*1-channel images"):
+    with pytest.raises(ExportError, match=r"preprocessing \(the model's own\) has 3 channel\(s\) .*1-channel images"):
         export_model(gray, tmp_path / "a", ExportOptions(modes="float32", **QUIET), **run)
     with pytest.raises(ExportError, match="`mean` and `std` need one value per channel each, got 1 and 2"):
         ExportOptions(preprocessing={"mean": [0.5], "std": [0.5, 0.5]})
@@ -318,7 +319,7 @@ def test_op_list_reads_custom_and_flex_ops_from_the_flatbuffer(data):
     from ai_edge_litert import schema_py_generated as schema
     flatbuffer = to_tflite(randomised("ff_ti16_224"), "float32", progress=False)
     ops = litert.op_histogram(flatbuffer)
-    assert ops["GELU"] == 2 and ops["FULLY_CONNECTED"] >= 5 and litert.non_builtin_ops(flatbuffer) == []
+    assert ops["GELU"] == 4 and ops["FULLY_CONNECTED"] == 9 and litert.non_builtin_ops(flatbuffer) == []  # 2 blocks
     graph = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
     gelu = next(code for code in graph.operatorCodes if max(code.builtinCode, code.deprecatedBuiltinCode) == 150)
     gelu.builtinCode, gelu.deprecatedBuiltinCode, gelu.customCode = 32, 32, "FlexErf"
@@ -326,7 +327,7 @@ def test_op_list_reads_custom_and_flex_ops_from_the_flatbuffer(data):
     builder = flatbuffers.Builder(len(flatbuffer))
     builder.Finish(graph.Pack(builder), file_identifier=b"TFL3")
     edited = bytes(builder.Output())
-    assert litert.non_builtin_ops(edited) == ["FlexErf"] and litert.op_histogram(edited)["FlexErf"] == 2
+    assert litert.non_builtin_ops(edited) == ["FlexErf"] and litert.op_histogram(edited)["FlexErf"] == 4
     with pytest.raises(ExportError, match="Not a valid TFLite model"):
         litert.ops(b"\x00" * 64)
 
@@ -341,8 +342,8 @@ def test_qat_transfers_exactly_and_converts_to_full_int8(data):
     assert info["transfer_max_abs"] <= 1e-5 and qat_logits.shape == (32, 5)
     assert litert.load(flatbuffer).get_input_details()[0]["shape_signature"][0] == -1
     assert litert.float_compute_ops(flatbuffer) == {} and "GELU" in litert.op_histogram(flatbuffer)
-    report = check_parity(model, flatbuffer, images, labels, mode="qat", reference=qat_logits,
-                          accuracy_reference=model.predict(images, verbose=0))
+    # Parity against the fine-tuned model it came from (the labels are random: no accuracy to gate on).
+    report = check_parity(model, flatbuffer, images, mode="qat", reference=qat_logits)
     assert report.cosine > 0.98 and report.passed, report
 
 

@@ -1,4 +1,4 @@
-"""The main job: train, then export every TFLite mode with the parity gate (issue 4's `export.export_model`).
+"""The main job: train, then export every TFLite mode with the parity gate (`export.pipeline.export_model`).
 
 Used by `keras-mlp-train`; with no arguments it is the README's first command (small Mixer on `digits`).
 """
