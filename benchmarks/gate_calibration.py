@@ -91,8 +91,9 @@ def digits_trained(name: str, epochs: int, seed: int = 0):
 def figures(report: dict) -> dict:
     """The gate figures of one file; `accuracy_drop` as gated: below float, one image per forgiven flip deducted."""
     out = {k: report[k] for k in FIGURES}
-    drop = report["float_accuracy"] - report["tflite_accuracy"]
-    out["accuracy_drop"] = drop - report["forgiven"] / report["num_images"]
+    if report["float_accuracy"] is not None:  # labelled gate images
+        drop = report["float_accuracy"] - report["tflite_accuracy"]
+        out["accuracy_drop"] = drop - report["forgiven"] / report["num_images"]
     return out
 
 
@@ -113,6 +114,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--epochs", type=int, default=30, help="digits training epochs")
     parser.add_argument("--families", nargs="+", default=list(FAMILIES))
     parser.add_argument("--kinds", nargs="+", default=["tiny", "digits"], choices=["tiny", "digits", "full"])
+    parser.add_argument("--also", nargs="*", default=[], help="figures.json of other runs to include in the table")
     args = parser.parse_args(argv)
     out = Path(args.out)
     results = json.loads((out / "figures.json").read_text()) if (out / "figures.json").exists() else {}
@@ -135,7 +137,11 @@ def main(argv=None) -> dict:
                 results[key]["zero_head_float16"] = zero_head_defect(model, test)
             write_atomic(out / "figures.json", json.dumps(results, indent=1))
             print(key, "done", flush=True)
-    print(table(results))
+    merged = dict(results)
+    for path in args.also:
+        other = json.loads(Path(path).read_text())
+        merged.update({f"{key} ({Path(path).parent.name})": value for key, value in other.items()})
+    print(table(merged))
     return results
 
 
@@ -146,7 +152,8 @@ def table(results: dict) -> str:
     for mode in MODES:
         limits = DEFAULT_THRESHOLDS[mode]
         for key, pick in WORST.items():
-            found = [(r[mode][key], model) for model, r in results.items() if mode in r and r[mode][key] is not None]
+            found = [(r[mode][key], model) for model, r in results.items()
+                     if isinstance(r.get(mode), dict) and r[mode].get(key) is not None]
             if not found:
                 continue
             value, model = pick(found)
