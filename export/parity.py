@@ -40,15 +40,15 @@ DEGENERATE_SPREAD = 0.01
 DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {  # calibrated: export/README.md, benchmarks/gate_calibration.py
     "float32": {"max_rel": 1e-4, "mean_rel": 1e-5, "cosine": 0.99999, "flip_margin": 1e-5, "agreement": 1.0,
                 "accuracy_drop": 0.0},
-    "float16": {"max_rel": 0.005, "mean_rel": 0.002, "cosine": 0.9999994, "flip_margin": 0.003, "agreement": 0.995,
+    "float16": {"max_rel": 0.02, "mean_rel": 0.002, "cosine": 0.9999994, "flip_margin": 0.003, "agreement": 0.995,
                 "accuracy_drop": 0.005},
-    "dynamic": {"max_rel": 0.1, "mean_rel": 0.03, "cosine": 0.9997, "flip_margin": 0.1, "agreement": 0.98,
+    "dynamic": {"max_rel": 0.2, "mean_rel": 0.03, "cosine": 0.9995, "flip_margin": 0.07, "agreement": 0.98,
                 "accuracy_drop": 0.01},
-    **{mode: {"max_rel": 0.9, "mean_rel": 0.2, "cosine": 0.97, "flip_margin": 0.7, "agreement": 0.98,
+    **{mode: {"max_rel": 3.0, "mean_rel": 0.2, "cosine": 0.97, "flip_margin": 0.7, "agreement": 0.98,
               "accuracy_drop": 0.01} for mode in ("int8", "int8_float_io")},
-    "int16x8": {"max_rel": 0.4, "mean_rel": 0.07, "cosine": 0.998, "flip_margin": 0.2, "agreement": 0.99,
+    "int16x8": {"max_rel": 0.9, "mean_rel": 0.07, "cosine": 0.998, "flip_margin": 0.2, "agreement": 0.99,
                 "accuracy_drop": 0.01},
-    "qat": {"max_rel": 3.0, "mean_rel": 0.3, "cosine": 0.95, "flip_margin": 0.6, "agreement": 0.98,
+    "qat": {"max_rel": 5.0, "mean_rel": 0.3, "cosine": 0.95, "flip_margin": 0.6, "agreement": 0.98,
             "accuracy_drop": 0.01},
 }
 THRESHOLD_KEYS = ("max_rel", "mean_rel", "max_abs", "mean_abs", "cosine", "agreement", "flip_margin", "accuracy_drop")
