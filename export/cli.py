@@ -5,18 +5,16 @@
 
 Exit codes: 0 every file passed its gate; 1 a file was rejected (moved to rejected/ with its report); 2 bad input.
 Only argparse and the pure-Python `export.errors` / `export.modes` load before the arguments are parsed, so
-`--help` and argument errors come at once; TensorFlow loads with the library, inside `main`.
+`--help` and argument errors come at once; the run itself (`export.command`, TensorFlow) loads after them.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import math
 import os
 import sys
 
-from export.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_REJECTED, ExportError
+from export.errors import EXIT_BAD_INPUT, ExportError
 from export.modes import MODES
 
 
@@ -75,75 +73,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-runs", type=positive_int, default=50)
     p.add_argument("--threads", type=positive_int, nargs="+", default=[1, 2])
     p.add_argument("--no-metadata", action="store_true", help="do not embed TFLite metadata")
+    p.add_argument("--mediapipe-venv", default=os.environ.get("KERAS_MLP_MEDIAPIPE_VENV"),
+                   help="venv with mediapipe==0.10.21: classify every file with MediaPipe's ImageClassifier too "
+                        "(default: $KERAS_MLP_MEDIAPIPE_VENV)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
 
-def parse_thresholds(items: list[str]) -> dict:
-    """--threshold MODE.KEY=VALUE items → {mode: {key: value}} (checked by `ExportOptions`)."""
-    thresholds: dict = {}
-    for item in items:
-        try:
-            key, value = item.split("=", 1)
-            mode, name = key.split(".", 1)
-            thresholds.setdefault(mode, {})[name] = float(value)
-        except ValueError:
-            raise ExportError(f"Bad --threshold {item!r}: use MODE.KEY=VALUE, e.g. int8.agreement=0.97.") from None
-    return thresholds
-
-
-def run(args) -> int:
-    """Export (or, with --gate, gate one file) and print the report; returns the exit code."""
-    from export.convert import num_classes_of
-    from export.datasets import load_model, load_splits
-    from export.gate import gate_file
-    from export.options import ExportOptions, normalization
-    from export.parity import check_thresholds
-    from export.pipeline import check_out_dir, export_model
-
-    try:
-        thresholds = check_thresholds(parse_thresholds(args.threshold))
-    except ExportError as err:
-        raise ExportError(f"--threshold: {err}") from None
-    options = ExportOptions(modes=args.modes, batch_size=args.batch_size, num_calibration=args.num_calibration,
-                            num_eval=args.num_eval, thresholds=thresholds, qat_epochs=args.qat_epochs,
-                            qat_learning_rate=args.qat_lr, latency_runs=args.latency_runs, threads=args.threads,
-                            metadata=not args.no_metadata, progress=not args.quiet)
-    gate_mode = None
-    if args.gate is not None and args.modes != "all":
-        if len(options.modes) != 1:
-            raise ExportError("--gate checks one file: pass its mode with --modes, e.g. --modes int8.")
-        gate_mode = options.modes[0]
-    if args.gate is None:
-        check_out_dir(args.out, create=False)
-    model = load_model(args.model)
-    num_classes = num_classes_of(model)
-    preprocessing = normalization(model, args.mean, args.std)
-    if preprocessing is None:
-        raise ExportError(f"Model {model.name!r} records no preprocessing (it is not a keras_mlp model): pass --mean "
-                          "and --std (the normalisation it was trained with, on 0..1 pixels).")
-    train, test, names = load_splits(args.data, preprocessing, model.inputs[0].shape[1:3], data_dir=args.data_dir)
-    if num_classes != len(names):
-        raise ExportError(f"The model has {num_classes} outputs but {args.data!r} has {len(names)} classes. "
-                          "Export it with the dataset it was trained on.")
-    options = dataclasses.replace(options, preprocessing=preprocessing,
-                                  class_names=getattr(model, "class_names", None) or names)
-    if args.gate is not None:
-        report, path = gate_file(model, args.gate, test, options, mode=gate_mode)
-        print(json.dumps({**report.to_dict(), "file": path}, indent=2))
-        if not report.passed:
-            print(f"REJECTED {report.mode}: {path}", file=sys.stderr)
-        return EXIT_OK if report.passed else EXIT_REJECTED
-    summary = export_model(model, args.out, options, train_data=train, eval_data=test)
-    with open(os.path.join(args.out, "report.md")) as f:
-        print(f.read())
-    for mode, path in summary["rejected"].items():
-        print(f"REJECTED {mode}: {path}", file=sys.stderr)
-    return EXIT_OK if summary["passed"] else EXIT_REJECTED
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from export.command import run  # TensorFlow: only once --help has been answered
+
     try:
         return run(args)
     except ExportError as err:

@@ -15,12 +15,13 @@ from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
-from keras_mlp.backend import keras
-from keras_mlp.layers import LayerNorm
 
 from export import litert
 from export.errors import ExportError, positive_int
-from export.modes import CALIBRATED, check_mode
+from export.modes import CALIBRATED, PIXEL_MODES, QAT_MODES, check_mode
+from export.pixels import pixel_model
+from keras_mlp.backend import keras
+from keras_mlp.layers import LayerNorm
 
 
 def input_spec(model, batch_size: int | None = 1) -> tf.TensorSpec:
@@ -151,42 +152,62 @@ def configure(converter, mode: str, representative: Callable | None) -> None:
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if mode == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    elif mode in ("int8", "int8_float_io", "qat"):
+    elif mode in ("int8", "int8_float_io", "qat", *PIXEL_MODES):
         converter.representative_dataset = representative
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if mode in ("int8", "qat"):
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
+        elif mode in PIXEL_MODES:  # raw pixels in, float32 logits out (export.pixels)
+            converter.inference_input_type = tf.uint8
     elif mode == "int16x8":
         converter.representative_dataset = representative
         converter.target_spec.supported_ops = [
             tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
 
 
+def check_pixels(images: np.ndarray, normalization) -> None:
+    """A raw-pixel mode's calibration images lie in 0..255 (not normalised, not 0..1) and its (mean, std) is given,
+    else `ExportError`."""
+    if normalization is None:
+        raise ExportError("The raw-pixel modes fold the normalisation into the file: pass normalization=(mean, std) "
+                          "(per channel, on 0..1 pixels).")
+    low, high = float(images.min()), float(images.max())
+    if low < 0 or high > 255 or high <= 1:
+        raise ExportError(f"Raw-pixel calibration images must be 0..255 pixels; these span {low:.3g}..{high:.3g} "
+                          "(normalised or 0..1 images?). Pass the pixels, e.g. export.pixels.to_pixels(images, "
+                          "mean, std).")
+
+
 def to_tflite(model, mode: str = "float32", calibration=None, *, batch_size: int | None = 1,
-              num_calibration: int = 256, progress: bool = True) -> bytes:
+              num_calibration: int = 256, progress: bool = True, normalization=None) -> bytes:
     """Convert a Keras image classifier to a TFLite flatbuffer.
 
     Args:
         model: keras.Model (Keras 3) with one (H, W, C) input.
-        mode: one of `MODES` but "qat" (see `export.qat`): float32, float16, dynamic (int8 weights), int8 (int8
-            I/O), int8_float_io (int8 compute, float32 I/O), int16x8 (int16 activations, int8 weights).
-        calibration: images array or iterable of (images, labels) batches, normalised as for training; needed
-            by int8, int8_float_io and int16x8.
+        mode: one of `MODES` but the QAT ones (see `export.qat`): float32, float16, dynamic (int8 weights), int8
+            (int8 I/O), int8_uint8 (int8 compute, raw uint8 pixels in, float32 logits out), int8_float_io (int8
+            compute, float32 I/O), int16x8 (int16 activations, int8 weights).
+        calibration: images array or iterable of (images, labels) batches, normalised as for training (raw
+            0..255 pixels for int8_uint8); needed by int8, int8_uint8, int8_float_io and int16x8.
         batch_size: int or None. Static batch of the signature (1 for mobile/XNNPACK); None for dynamic.
         num_calibration: int. Images used for calibration. Defaults to 256.
+        normalization: (mean, std) per channel on 0..1 pixels, folded into the int8_uint8 file.
 
     Returns: the flatbuffer bytes. Raises `ExportError` for bad input or non-built-in (Flex/custom) ops.
     """
     check_mode(mode)
-    if mode == "qat":
-        raise ExportError("Mode 'qat' fine-tunes the model first: use export.qat.quantization_aware_training(...) "
-                          "or export_model(..., modes='qat'), not to_tflite.")
+    if mode in QAT_MODES:
+        raise ExportError(f"Mode {mode!r} fine-tunes the model first: use export.qat.quantization_aware_training"
+                          f"(...) or export_model(..., ExportOptions(modes={mode!r})), not to_tflite.")
     spec = input_spec(model, batch_size)
     representative = None
     if mode in CALIBRATED:
         positive_int(num_calibration, "num_calibration")
         representative = calibration_batches(calibration, spec, num_calibration, progress)
+    if mode in PIXEL_MODES:
+        check_pixels(collect_images(calibration, spec, num_calibration), normalization)
+        model = pixel_model(model, *normalization)
     with tempfile.TemporaryDirectory(prefix="keras_mlp_export_") as tmp:
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model(model, tmp, batch_size))
         configure(converter, mode, representative)

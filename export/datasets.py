@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import os
 
+from export.errors import ExportError
 from keras_mlp.backend import keras
 from keras_mlp.data import dataset_info, load_dataset
 from keras_mlp.preprocessing import Preprocessing
-
-from export.errors import ExportError
 
 
 def load_model(path: str):

@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import os
 
-from keras_mlp.io import write_atomic
-
 from export.modes import MODES
+from keras_mlp.io import write_atomic
 
 REPORTS = ("report.json", "report.md", "report.png")
 SIDECAR_KEYS = {"model", "mode", "input", "output", "labels", "labels_file"}  # what `export.metadata.sidecar` writes
@@ -40,7 +39,7 @@ def _json(path: str) -> dict | None:
 
 def is_sidecar(data: dict | None) -> bool:
     """Whether a parsed .json is a sidecar that export wrote."""
-    return bool(data) and SIDECAR_KEYS <= set(data) and data.get("mode") in MODES
+    return bool(data) and set(data) >= SIDECAR_KEYS and data.get("mode") in MODES
 
 
 def sidecar_of(tflite: str) -> tuple[str, dict | None]:
@@ -69,7 +68,7 @@ def written_before(out_dir: str) -> set[str]:
     folder = os.path.join(out_dir, "rejected")
     for entry in os.scandir(folder) if os.path.isdir(folder) else []:
         data = _json(entry.path) if entry.name.endswith(".REJECTED.json") else None
-        if data and RESULT_KEYS <= set(data) and data["mode"] in MODES:
+        if data and set(data) >= RESULT_KEYS and data["mode"] in MODES:
             found |= {f"rejected/{entry.name}", f"rejected/{entry.name[: -len('.json')]}.tflite"}
     return {path for path in found if os.path.isfile(os.path.join(out_dir, path))}
 

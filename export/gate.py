@@ -13,10 +13,10 @@ from export import files
 from export import report as reporting
 from export.convert import input_spec, num_classes_of
 from export.errors import ExportError
-from export.modes import MODES, check_mode
+from export.modes import MODES, PIXEL_MODES, QAT_MODES, check_mode
 from export.options import ExportOptions
 from export.parity import ParityReport, check_parity
-from export.pipeline import as_arrays
+from export.pipeline import as_arrays, gate_feed
 
 
 def mode_of(path: str) -> str:
@@ -39,9 +39,9 @@ def check_mode_of(path: str, mode: str | None) -> str:
     elif sidecar and sidecar["mode"] != check_mode(mode):
         raise ExportError(f"{path!r} is a {sidecar['mode']} file (its sidecar .json says so); --modes {mode} would "
                           "gate it with another mode's thresholds. Leave --modes out.")
-    if mode == "qat":
+    if mode in QAT_MODES:
         raise ExportError("A QAT file is gated against the fine-tuned QAT model it was converted from, which only "
-                          "its export run holds: re-export it (--modes qat) to gate it again.")
+                          f"its export run holds: re-export it (--modes {mode}) to gate it again.")
     return mode
 
 
@@ -72,7 +72,8 @@ def gate_file(model, tflite_path: str, data, options: ExportOptions | None = Non
               mode: str | None = None) -> tuple[ParityReport, str]:
     """Gate the .tflite at `tflite_path` against `model` on held-out `data` ((images, labels), images or a
     dataset); `options` gives the thresholds and `num_eval`. Its mode: `mode` (checked against its sidecar), else
-    its sidecar's, else its name's `_<mode>` suffix.
+    its sidecar's, else its name's `_<mode>` suffix. A raw-pixel file is fed the images' 8-bit pixels in
+    `options.preprocessing` (or the model's) and gated against the model on those pixels normalised, as export does.
 
     Returns (report, path): the file's path, under rejected/ if it failed (quarantined as export does).
     Raises `ExportError` on bad input (missing or invalid file, unknown mode, too few images).
@@ -84,8 +85,14 @@ def gate_file(model, tflite_path: str, data, options: ExportOptions | None = Non
     with open(tflite_path, "rb") as f:
         flatbuffer = f.read()
     num_classes_of(model)
+    preprocessing = options.preprocessing or getattr(model, "preprocessing", None)
+    if mode in PIXEL_MODES and preprocessing is None:
+        raise ExportError(f"A {mode} file takes raw pixels: gating it needs the normalisation the model was trained "
+                          "with (--mean/--std, or ExportOptions(preprocessing=...)).")
     images, labels = as_arrays(data, input_spec(model), options.num_eval)
-    report = check_parity(model, flatbuffer, images, labels, mode=mode, thresholds=options.thresholds.get(mode))
+    images, reference = gate_feed(model, mode in PIXEL_MODES, images, preprocessing)
+    report = check_parity(model, flatbuffer, images, labels, mode=mode, thresholds=options.thresholds.get(mode),
+                          reference=reference)
     if report.passed:
         return report, tflite_path
     result = {"mode": mode, "size_bytes": len(flatbuffer), "parity": report.to_dict(),

@@ -10,7 +10,9 @@ layout `tflite_support.metadata.MetadataPopulator` writes. MediaPipe then reads 
 
 MediaPipe applies `(pixel - mean) / std` to 0..255 pixels, so our `(x / 255 - m) / s` becomes mean = 255·m,
 std = 255·s. Its ImageClassifier takes float32 or uint8 input: the int8-input files carry the same metadata
-but MediaPipe cannot run them (use the `int8_float_io` file there).
+but MediaPipe cannot run them (use the `int8_uint8` or `int8_float_io` file there). A raw-pixel file
+(`export.pixels`) takes the pixels as they are: its NormalizationOptions say mean 0, std 1, as
+`tflite_support`'s writer does for a uint8 input (MediaPipe ignores them for uint8: it feeds 0..255 as is).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import io
 import zipfile
 
 import flatbuffers
+import flatbuffers.table
 from ai_edge_litert import schema_py_generated as schema
 
 from export import litert
@@ -63,16 +66,17 @@ def _floats(builder: flatbuffers.Builder, values) -> int:
 
 
 def metadata_buffer(name: str, mean, std, image_size: tuple[int, int], labels_file: str,
-                    description: str = "", color: str = "RGB") -> bytes:
-    """The `ModelMetadata` flatbuffer of an image classifier (schema slots noted inline)."""
+                    description: str = "", color: str = "RGB", raw_pixels: bool = False) -> bytes:
+    """The `ModelMetadata` flatbuffer of an image classifier (schema slots noted inline); `raw_pixels`: the input
+    takes 0..255 pixels as they are (NormalizationOptions mean 0, std 1; `mean`/`std` are inside the model)."""
     b = flatbuffers.Builder(1024)
     s = b.CreateString
     # AssociatedFile{name:0, description:1, type:2}
     labels = _table(b, [(0, "offset", s(labels_file)), (1, "offset", s("Class labels, one per line.")),
                         (2, "uint8", _TENSOR_AXIS_LABELS)])
     # NormalizationOptions{mean:0, std:1}; ProcessUnit{options_type:0, options:1}
-    norm = _table(b, [(0, "offset", _floats(b, [255.0 * m for m in mean])),
-                      (1, "offset", _floats(b, [255.0 * v for v in std]))])
+    norm = _table(b, [(0, "offset", _floats(b, [0.0 if raw_pixels else 255.0 * m for m in mean])),
+                      (1, "offset", _floats(b, [1.0 if raw_pixels else 255.0 * v for v in std]))])
     unit = _table(b, [(0, "uint8", _NORMALIZATION_OPTIONS), (1, "offset", norm)])
     # ImageSize{width:0, height:1}; ImageProperties{color_space:0, default_size:1};
     # Content{content_properties_type:0, content_properties:1}
@@ -82,7 +86,8 @@ def metadata_buffer(name: str, mean, std, image_size: tuple[int, int], labels_fi
     feature_content = _table(b, [(0, "uint8", _FEATURE_PROPERTIES), (1, "offset", _table(b, []))])
     # TensorMetadata{name:0, description:1, content:3, process_units:4, associated_files:6}
     image = _table(b, [(0, "offset", s("images")),
-                       (1, "offset", s(f"{color} image, normalised by NormalizationOptions.")),
+                       (1, "offset", s(f"{color} image, raw 0..255 pixels (normalised inside the model)." if raw_pixels
+                                       else f"{color} image, normalised by NormalizationOptions.")),
                        (3, "offset", image_content), (4, "offset", _vector(b, [unit]))])
     logits = _table(b, [(0, "offset", s("logits")), (1, "offset", s("Class logits (unnormalised scores).")),
                         (3, "offset", feature_content), (6, "offset", _vector(b, [labels]))])
@@ -99,10 +104,12 @@ def metadata_buffer(name: str, mean, std, image_size: tuple[int, int], labels_fi
     return bytes(b.Output())
 
 
-def add_metadata(flatbuffer: bytes, *, name: str, mean, std, labels: list[str], labels_file: str) -> tuple[bytes, str]:
+def add_metadata(flatbuffer: bytes, *, name: str, mean, std, labels: list[str], labels_file: str,
+                 raw_pixels: bool = False) -> tuple[bytes, str]:
     """`flatbuffer` with the metadata buffer and the zipped labels file; returns (bytes, note).
 
-    The colour space follows the input's channels (`color_space`); `mean`/`std` hold one value per channel.
+    The colour space follows the input's channels (`color_space`); `mean`/`std` hold one value per channel;
+    `raw_pixels`: a raw-pixel file (`export.pixels`), whose normalisation is inside the model.
     """
     details = litert.load(flatbuffer).get_input_details()[0]
     channels = int(details["shape"][3])
@@ -112,7 +119,8 @@ def add_metadata(flatbuffer: bytes, *, name: str, mean, std, labels: list[str], 
     model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
     model.metadata = [m for m in (model.metadata or []) if m.name.decode() != METADATA_NAME]
     buffer = schema.BufferT()
-    buffer.data = list(metadata_buffer(name, mean, std, tuple(details["shape"][1:3]), labels_file, color=color))
+    buffer.data = list(metadata_buffer(name, mean, std, tuple(details["shape"][1:3]), labels_file, color=color,
+                                       raw_pixels=raw_pixels))
     model.buffers.append(buffer)
     entry = schema.MetadataT()
     entry.name = METADATA_NAME
@@ -127,7 +135,7 @@ def add_metadata(flatbuffer: bytes, *, name: str, mean, std, labels: list[str], 
     notes = []
     if details["dtype"].__name__ not in ("float32", "uint8"):
         notes.append(f"input is {details['dtype'].__name__}: MediaPipe ImageClassifier takes float32 or uint8 input "
-                     "only; use the int8_float_io file there.")
+                     "only; use the int8_uint8 (raw pixels) or int8_float_io file there.")
     if color == "UNKNOWN":
         notes.append(f"{channels}-channel input: the metadata schema's colour spaces are RGB (3) and GRAYSCALE (1) "
                      "only, so it says UNKNOWN and MediaPipe's ImageClassifier will not take the file.")
@@ -150,24 +158,73 @@ def read_metadata(flatbuffer: bytes) -> tuple[bytes | None, dict[str, bytes]]:
     return data, files
 
 
+def _child(tab: flatbuffers.table.Table, slot: int) -> flatbuffers.table.Table | None:
+    """Table (or union value) at `slot` of `tab`, None if absent."""
+    offset = tab.Offset(4 + 2 * slot)
+    return flatbuffers.table.Table(tab.Bytes, tab.Indirect(tab.Pos + offset)) if offset else None
+
+
+def _children(tab: flatbuffers.table.Table, slot: int) -> list:
+    offset = tab.Offset(4 + 2 * slot)
+    if not offset:
+        return []
+    start = tab.Vector(offset)
+    return [flatbuffers.table.Table(tab.Bytes, tab.Indirect(start + 4 * i)) for i in range(tab.VectorLen(offset))]
+
+
+def _float_list(tab: flatbuffers.table.Table, slot: int) -> list[float]:
+    offset = tab.Offset(4 + 2 * slot)
+    start = tab.Vector(offset) if offset else 0
+    return [tab.Get(flatbuffers.number_types.Float32Flags, start + 4 * i) for i in range(tab.VectorLen(offset))] \
+        if offset else []
+
+
+def read_image_metadata(flatbuffer: bytes) -> dict | None:
+    """What MediaPipe reads of the input image's metadata: {"color": "RGB", "mean": [...], "std": [...]} (the
+    NormalizationOptions, empty lists when absent), None without metadata (schema slots as `metadata_buffer`)."""
+    data, _ = read_metadata(flatbuffer)
+    if data is None:
+        return None
+    root = flatbuffers.table.Table(bytearray(data), flatbuffers.encode.Get(flatbuffers.packer.uoffset, data, 0))
+    image = _children(_children(root, 3)[0], 2)[0]
+    props = _child(_child(image, 3), 1)
+    color = props.Get(flatbuffers.number_types.Uint8Flags, props.Pos + props.Offset(4)) if props.Offset(4) else 0
+    norm = next((_child(unit, 1) for unit in _children(image, 4)
+                 if unit.Get(flatbuffers.number_types.Uint8Flags, unit.Pos + unit.Offset(4)) == _NORMALIZATION_OPTIONS),
+                None)
+    return {"color": {v: k for k, v in COLOR_SPACES.items()}[color],
+            "mean": _float_list(norm, 0) if norm else [], "std": _float_list(norm, 1) if norm else []}
+
+
 def _quantization(detail: dict) -> dict | None:
     """{"scale", "zero_point"} of a quantised tensor; None for a float one (TFLite reports scale 0 there)."""
     scale, zero = detail["quantization"]
     return {"scale": float(scale), "zero_point": int(zero)} if scale else None
 
 
-def sidecar(model, mode: str, flatbuffer: bytes, labels: list[str], labels_file: str, preprocessing, spec) -> dict:
+def normalization_entry(mean, std, raw_pixels: bool) -> dict:
+    """The sidecar's `input.normalization`: what an app applies to 0..255 pixels (nothing for a raw-pixel file,
+    whose own normalisation is recorded under `in_model`)."""
+    if not raw_pixels:
+        return {"formula": "(pixel / 255 - mean) / std", "mean": mean, "std": std}
+    return {"formula": "pixel (raw 0..255, uint8: apply nothing)", "mean": [0.0] * len(mean),
+            "std": [1.0] * len(std), "in_model": {"formula": "(pixel / 255 - mean) / std", "mean": mean, "std": std}}
+
+
+def sidecar(model, mode: str, flatbuffer: bytes, labels: list[str], labels_file: str, preprocessing, spec,
+            raw_pixels: bool = False) -> dict:
     """What an app needs beside the .tflite: input name/shape/dtype/quantisation, normalisation (the model's whole
-    `keras_mlp.Preprocessing` under "preprocessing"; None for a model that records none), labels."""
+    `keras_mlp.Preprocessing` under "preprocessing"; None for a model that records none), labels; `raw_pixels`: a
+    raw-pixel file (`export.pixels`), fed 0..255 pixels as they are."""
     it = litert.load(flatbuffer)
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     return {"model": model.name, "mode": mode, "input": {
         "name": "images", "shape": [int(v) for v in inp["shape_signature"]], "dtype": inp["dtype"].__name__,
         "quantization": _quantization(inp),
         "layout": "NHWC", "color": color_space(spec.shape[3]), "channels": int(spec.shape[3]),
-        "image_size": [int(spec.shape[1]), int(spec.shape[2])],
-        "normalization": None if preprocessing is None else {
-            "formula": "(pixel / 255 - mean) / std", "mean": list(preprocessing.mean), "std": list(preprocessing.std)},
+        "image_size": [int(spec.shape[1]), int(spec.shape[2])], "raw_pixels": raw_pixels,
+        "normalization": None if preprocessing is None else normalization_entry(
+            list(preprocessing.mean), list(preprocessing.std), raw_pixels),
         "preprocessing": None if preprocessing is None else preprocessing.get_config()},
         "output": {"name": "logits", "dtype": out["dtype"].__name__, "num_classes": len(labels),
                    "quantization": _quantization(out)},

@@ -9,11 +9,16 @@ from collections.abc import Sequence
 
 from export.errors import ExportError
 
-MODES = ("float32", "float16", "dynamic", "int8", "int8_float_io", "int16x8", "qat")
-"""Every export mode; `qat` is produced by `export.qat.quantization_aware_training`, then converted as `int8`."""
-CALIBRATED = ("int8", "int16x8", "int8_float_io", "qat")
+MODES = ("float32", "float16", "dynamic", "int8", "int8_uint8", "int8_float_io", "int16x8", "qat", "qat_uint8")
+"""Every export mode; `qat` is produced by `export.qat.quantization_aware_training`, then converted as `int8`;
+`int8_uint8` and `qat_uint8` are `int8` and `qat` taking raw uint8 pixels (`export.pixels`)."""
+QAT_MODES = ("qat", "qat_uint8")
+"""Modes converted from one quantisation-aware fine-tune of the model (`export.qat`)."""
+PIXEL_MODES = {"int8_uint8": "int8", "qat_uint8": "qat"}
+"""Raw-pixel mode → the mode whose quantisation it uses (`export.pixels`: uint8 0..255 in, float32 logits out)."""
+CALIBRATED = ("int8", "int8_uint8", "int16x8", "int8_float_io", "qat", "qat_uint8")
 """Modes that need a representative dataset (calibration images)."""
-INTEGER_COMPUTE = ("int8", "int8_float_io", "int16x8", "qat")
+INTEGER_COMPUTE = ("int8", "int8_uint8", "int8_float_io", "int16x8", "qat", "qat_uint8")
 """Modes whose every compute op is integer: a float op left in the graph fails the gate."""
 
 

@@ -9,12 +9,11 @@ import dataclasses
 import math
 from collections.abc import Sequence
 
-from keras_mlp.preprocessing import Preprocessing
-
 from export.convert import input_spec, num_classes_of
 from export.errors import ExportError, positive_int
 from export.modes import resolve_modes
 from export.parity import MIN_GATE_IMAGES, check_thresholds
+from keras_mlp.preprocessing import Preprocessing
 
 COUNTS = ("num_calibration", "qat_epochs", "qat_batch_size", "qat_samples", "latency_runs")
 
@@ -34,7 +33,7 @@ class ExportOptions:
     Args:
         modes: "all", "float32,int8" or a sequence of `export.MODES`; kept as a tuple in `MODES` order.
         batch_size: static batch of the signature (1 for mobile/XNNPACK), or None for a dynamic batch.
-        num_calibration: images of the representative dataset (int8, int8_float_io, int16x8, qat). Defaults to 256.
+        num_calibration: images of the representative dataset (`export.modes.CALIBRATED`). Defaults to 256.
         num_eval: held-out images of the gate (at least `export.parity.MIN_GATE_IMAGES`); None: all given.
         thresholds: {mode: {key: value}} overriding `export.parity.DEFAULT_THRESHOLDS` (keys and ranges checked).
         qat_epochs, qat_learning_rate, qat_batch_size, qat_samples: QAT fine-tuning (epochs, Adam learning rate,
@@ -47,6 +46,8 @@ class ExportOptions:
             None: the model's own `model.preprocessing`.
         class_names: one name per class; None: `model.class_names`, else "0", "1", ...
         name: file-name stem of every file; None: `model.name`.
+        mediapipe_python: Python of a venv with `export.runtimes.MEDIAPIPE`: every file is then classified by
+            MediaPipe's ImageClassifier too (`export.runtimes.verify`); None: MediaPipe's refusal rules only.
     """
 
     modes: tuple[str, ...] | str = "all"
@@ -65,6 +66,7 @@ class ExportOptions:
     preprocessing: Preprocessing | None = None
     class_names: tuple[str, ...] | None = None
     name: str | None = None
+    mediapipe_python: str | None = None
 
     def __post_init__(self):
         fix = lambda field, value: object.__setattr__(self, field, value)  # noqa: E731 (frozen dataclass)
@@ -97,6 +99,9 @@ class ExportOptions:
             fix("class_names", tuple(self.class_names))
         if self.name is not None:
             check_name(self.name)
+        if self.mediapipe_python is not None and not isinstance(self.mediapipe_python, str):
+            raise ExportError(f"`mediapipe_python` must be the path of a Python executable, got "
+                              f"{self.mediapipe_python!r}.")
 
     def for_model(self, model) -> ExportOptions:
         """These options with `preprocessing`, `class_names` and `name` taken from `model` where not given, checked

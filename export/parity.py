@@ -17,8 +17,10 @@ the standard deviation over images of the per-image-centred logits, below `DEGEN
 model's), as does any NaN/inf logit. An integer mode fails with a float compute op left in its graph, every mode
 with a non-built-in (Flex/custom) op.
 
-A QAT file is compared with the fine-tuned QAT model it was converted from (`reference`) and scored for accuracy
-against the float model (`accuracy_reference`). The default thresholds per mode were calibrated on all four
+A QAT file (qat, qat_uint8) is compared with the fine-tuned QAT model it was converted from (`reference`) and
+scored for accuracy against the float model (`accuracy_reference`). A raw-pixel file (int8_uint8, qat_uint8) is
+fed the images' 8-bit pixels and compared with the model on those pixels normalised (`export.pipeline.gate_feed`),
+so both see the same image. The default thresholds per mode were calibrated on all four
 families (`benchmarks/gate_calibration.py`; the measurements are in export/README.md).
 """
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy as np
 
 from export import litert
 from export.errors import ExportError
-from export.modes import INTEGER_COMPUTE, MODES
+from export.modes import INTEGER_COMPUTE, MODES, PIXEL_MODES, QAT_MODES
 
 MIN_GATE_IMAGES = 32
 """Fewest held-out images the gate accepts: below it one flip is over 3% of the agreement and the spread and
@@ -45,11 +47,11 @@ DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {  # calibrated: export/README
     "dynamic": {"max_rel": 0.2, "mean_rel": 0.03, "cosine": 0.9995, "flip_margin": 0.07, "agreement": 0.98,
                 "accuracy_drop": 0.01},
     **{mode: {"max_rel": 3.0, "mean_rel": 0.2, "cosine": 0.97, "flip_margin": 0.7, "agreement": 0.98,
-              "accuracy_drop": 0.01} for mode in ("int8", "int8_float_io")},
+              "accuracy_drop": 0.01} for mode in ("int8", "int8_uint8", "int8_float_io")},
     "int16x8": {"max_rel": 0.9, "mean_rel": 0.07, "cosine": 0.998, "flip_margin": 0.2, "agreement": 0.99,
                 "accuracy_drop": 0.01},
-    "qat": {"max_rel": 5.0, "mean_rel": 0.3, "cosine": 0.95, "flip_margin": 0.6, "agreement": 0.98,
-            "accuracy_drop": 0.01},
+    **{mode: {"max_rel": 5.0, "mean_rel": 0.3, "cosine": 0.95, "flip_margin": 0.6, "agreement": 0.98,
+              "accuracy_drop": 0.01} for mode in QAT_MODES},
 }
 THRESHOLD_KEYS = ("max_rel", "mean_rel", "max_abs", "mean_abs", "cosine", "agreement", "flip_margin", "accuracy_drop")
 FRACTION_KEYS = ("cosine", "agreement")  # in [0, 1]; the others are >= 0
@@ -246,10 +248,15 @@ def check_parity(model, flatbuffer: bytes, images: np.ndarray, labels: np.ndarra
     """The whole gate of one file: run `flatbuffer` on held-out `images` (at least `MIN_GATE_IMAGES`), compare it
     with the Keras `model` (or precomputed `reference` logits) and check its ops.
 
-    `thresholds` overrides the mode's defaults (keys: `THRESHOLD_KEYS`); `accuracy_reference`: see `compare`.
+    `thresholds` overrides the mode's defaults (keys: `THRESHOLD_KEYS`); `accuracy_reference`: see `compare`. A
+    raw-pixel file (`PIXEL_MODES`) takes pixels, which the Keras model does not: pass its `reference`
+    (`export.pipeline.gate_feed`).
     """
     if mode not in MODES:
         raise ExportError(f"Unknown export mode {mode!r}. Choose from {', '.join(MODES)}.")
+    if mode in PIXEL_MODES and reference is None:
+        raise ExportError(f"A {mode} file takes raw pixels and the Keras model normalised images: pass the reference "
+                          "logits of the model on the same pixels normalised (export.pipeline.gate_feed).")
     images = np.asarray(images, np.float32)
     if images.ndim != 4 or len(images) == 0:
         raise ExportError(f"Parity needs a non-empty (N, H, W, C) image array, got shape {images.shape}.")

@@ -16,18 +16,21 @@ import time
 
 import numpy as np
 import tensorflow as tf
-from keras_mlp.io import write_atomic
 
-from export import files, litert
+from export import files, litert, runtimes
 from export import metadata as meta
 from export import report as reporting
 from export.convert import collect_images, input_spec, to_tflite
 from export.errors import ExportError
-from export.modes import CALIBRATED
+from export.modes import CALIBRATED, PIXEL_MODES, QAT_MODES
 from export.options import ExportOptions
 from export.parity import check_count, check_parity, check_reference, keras_logits
-from export.qat import check_qat_model, quantization_aware_training
+from export.pixels import normalize, to_pixels
+from export.qat import QATResult, check_qat_model, quantization_aware_training
+from keras_mlp.io import write_atomic
 
+RUNTIME_IMAGES = 256
+"""Gate images each runtime check (`export.runtimes.verify`) classifies, as raw pixels."""
 NOTES = ["LayerNorm is computed as c = x - mean; c * rsqrt(mean(c * c) + eps) * gamma + beta "
          "(keras_mlp.layers.LayerNorm; a plain Keras LayerNormalization is traced in that form at export): "
          "Keras' own form has NEG and SQUARED_DIFFERENCE, which the TFLite quantiser cannot quantise to "
@@ -80,18 +83,42 @@ def check_out_dir(out_dir: str, create: bool = True) -> str:
     return out_dir
 
 
+def gate_feed(model, raw_pixels: bool, images: np.ndarray, preprocessing) -> tuple[np.ndarray, np.ndarray]:
+    """(what a file is fed, the float Keras logits it is gated against) for normalised `images`: a raw-pixel file
+    (`raw_pixels`) gets their 8-bit pixels and the Keras model those pixels normalised, so both see one image."""
+    if not raw_pixels:
+        return images, check_reference(keras_logits(model, images))
+    mean, std = preprocessing.mean, preprocessing.std
+    pixels = to_pixels(images, mean, std)
+    return pixels.astype(np.float32), check_reference(keras_logits(model, normalize(pixels, mean, std)))
+
+
+@dataclasses.dataclass
+class Feed:
+    """What the files of one input kind (normalised images, or raw pixels for `PIXEL_MODES`) are calibrated on, fed
+    by the gate, and gated against (the float model's logits on the same images)."""
+
+    calibration: np.ndarray | None
+    images: np.ndarray
+    reference: np.ndarray
+
+
 @dataclasses.dataclass
 class Prepared:
-    """The checked arrays every mode uses: gate images and labels, the float logits on them, calibration images and
-    the QAT training set."""
+    """The checked arrays every mode uses: gate labels, the feeds (normalised images; raw pixels when a raw-pixel
+    mode is asked), the QAT training set and the pixels of the runtime checks; `qat` holds the one QAT fine-tune
+    (its result, or its error) once a QAT mode has run it."""
 
     spec: tf.TensorSpec
-    eval_images: np.ndarray
     eval_labels: np.ndarray | None
-    reference: np.ndarray
-    calibration: np.ndarray | None = None
+    feeds: dict[bool, Feed]  # raw pixels? -> feed
     train_images: np.ndarray | None = None
     train_labels: np.ndarray | None = None
+    runtime_pixels: np.ndarray | None = None
+    qat: QATResult | Exception | None = None
+
+    def feed(self, mode: str) -> Feed:
+        return self.feeds[mode in PIXEL_MODES]
 
 
 def prepare(model, options: ExportOptions, train_data, calibration_data, eval_data) -> Prepared:
@@ -99,50 +126,93 @@ def prepare(model, options: ExportOptions, train_data, calibration_data, eval_da
     spec = input_spec(model, options.batch_size)
     if eval_data is None:
         raise ExportError("The parity gate needs held-out data: pass eval_data=(images, labels) or --data.")
+    pixel_modes = [m for m in options.modes if m in PIXEL_MODES]
+    if pixel_modes and options.preprocessing is None:
+        raise ExportError(f"Modes {', '.join(pixel_modes)} fold the normalisation into the file, and model "
+                          f"{model.name!r}'s is unknown: pass preprocessing=keras_mlp.Preprocessing(mean, std) (per "
+                          "channel, on 0..1 pixels).")
     images, labels = as_arrays(eval_data, spec, options.num_eval)
     check_count(len(images))
-    data = Prepared(spec, images, labels, check_reference(keras_logits(model, images)))
-    calibration = calibration_data if calibration_data is not None else train_data
+    calibration = None
     if any(m in CALIBRATED for m in options.modes):
-        data.calibration = collect_images(calibration if not isinstance(calibration, tuple) else calibration[0],
-                                          spec, options.num_calibration)
-    if "qat" in options.modes:
+        source = calibration_data if calibration_data is not None else train_data
+        calibration = collect_images(source if not isinstance(source, tuple) else source[0], spec,
+                                     options.num_calibration)
+    pre = options.preprocessing
+    feeds = {False: Feed(calibration, *gate_feed(model, False, images, pre))}
+    if pixel_modes:  # calibrated modes: `calibration` is set
+        feeds[True] = Feed(to_pixels(calibration, pre.mean, pre.std).astype(np.float32),
+                           *gate_feed(model, True, images, pre))
+    data = Prepared(spec, labels, feeds)
+    if pre is not None:
+        data.runtime_pixels = to_pixels(images[:RUNTIME_IMAGES], pre.mean, pre.std)
+    if any(m in QAT_MODES for m in options.modes):
         check_qat_model(model)
         data.train_images, data.train_labels = as_arrays(train_data, spec, options.qat_samples)
         if data.train_images is None or data.train_labels is None:
-            raise ExportError("Mode 'qat' fine-tunes the model: pass train_data=(images, labels) (or --data).")
+            raise ExportError("The QAT modes fine-tune the model: pass train_data=(images, labels) (or --data).")
     return data
 
 
+def qat_run(model, options: ExportOptions, data: Prepared) -> QATResult:
+    """The export's one QAT fine-tune, converted to every QAT mode asked, each gated on its own feed: run on the
+    first QAT mode; its result (or its error: a failed fine-tune is not repeated) serves the others."""
+    if data.qat is None:
+        modes = [m for m in options.modes if m in QAT_MODES]
+        pixels = data.feeds.get(True)
+        pre = options.preprocessing
+        gate_images = {m: data.feed(m).images if m not in PIXEL_MODES
+                       else normalize(data.feed(m).images, pre.mean, pre.std) for m in modes}
+        try:
+            data.qat = quantization_aware_training(
+                model, data.train_images, data.train_labels, data.feeds[False].calibration, modes=modes,
+                pixel_calibration=None if pixels is None else pixels.calibration,
+                normalization=None if pre is None else (pre.mean, pre.std), gate_images=gate_images,
+                epochs=options.qat_epochs, learning_rate=options.qat_learning_rate,
+                batch_size=options.qat_batch_size, progress=options.progress, signature_batch=options.batch_size)
+        except Exception as err:  # reported per QAT mode, as its conversion failure
+            data.qat = err
+    if isinstance(data.qat, Exception):
+        raise data.qat
+    return data.qat
+
+
 def convert_and_gate(model, mode: str, options: ExportOptions, data: Prepared) -> tuple[dict, bytes]:
-    """One mode: convert, add metadata, gate and time it. Returns (result dict, flatbuffer)."""
+    """One mode: convert, add metadata, gate, time it and check its runtimes (`export.runtimes`). A raw-pixel mode
+    is calibrated, fed and gated on pixels (`gate_feed`); a QAT mode is gated for parity against the fine-tuned
+    QAT model, for accuracy against the float one. Returns (result dict, flatbuffer)."""
     start = time.perf_counter()
-    reference, qat_info = data.reference, None
-    if mode == "qat":  # parity against the fine-tuned QAT model, accuracy against the float one
-        flatbuffer, qat_info, reference = quantization_aware_training(
-            model, data.train_images, data.train_labels, data.calibration, gate_images=data.eval_images,
-            epochs=options.qat_epochs, learning_rate=options.qat_learning_rate, batch_size=options.qat_batch_size,
-            progress=options.progress, signature_batch=options.batch_size)
+    feed, raw_pixels, pre = data.feed(mode), mode in PIXEL_MODES, options.preprocessing
+    reference, qat_info = feed.reference, None
+    if mode in QAT_MODES:
+        qat = qat_run(model, options, data)
+        flatbuffer, qat_info, reference = qat.files[mode], qat.info, qat.gate_logits[mode]
     else:
-        flatbuffer = to_tflite(model, mode, data.calibration, batch_size=options.batch_size,
-                               num_calibration=options.num_calibration, progress=options.progress)
+        flatbuffer = to_tflite(model, mode, feed.calibration, batch_size=options.batch_size,
+                               num_calibration=options.num_calibration, progress=options.progress,
+                               normalization=(pre.mean, pre.std) if raw_pixels else None)
     convert_s = time.perf_counter() - start
     notes = []
     if options.metadata:
-        pre = options.preprocessing
         flatbuffer, note = meta.add_metadata(flatbuffer, name=f"{options.name} ({mode})", mean=list(pre.mean),
                                              std=list(pre.std), labels=list(options.class_names),
-                                             labels_file=f"{options.name}_labels.txt")
+                                             labels_file=f"{options.name}_labels.txt", raw_pixels=raw_pixels)
         notes += [note] if note else []
-    parity = check_parity(model, flatbuffer, data.eval_images, data.eval_labels, mode=mode,
+    parity = check_parity(model, flatbuffer, feed.images, data.eval_labels, mode=mode,
                           thresholds=options.thresholds.get(mode), reference=reference,
-                          accuracy_reference=data.reference)
-    latency = {str(t): litert.latency(flatbuffer, t, options.latency_runs, image=data.eval_images[0])["median_ms"]
+                          accuracy_reference=feed.reference)
+    verified_on = None
+    if data.runtime_pixels is not None:
+        verified_on = runtimes.verify(flatbuffer, data.runtime_pixels, (pre.mean, pre.std),
+                                      mediapipe_python=options.mediapipe_python)
+        notes += [f"{runtime} cannot run this file: {'; '.join(e['reasons'])}"
+                  for runtime, e in verified_on.items() if e["runs"] is False]
+    latency = {str(t): litert.latency(flatbuffer, t, options.latency_runs, image=feed.images[0])["median_ms"]
                for t in options.threads}
     result = {"mode": mode, "size_bytes": len(flatbuffer), "convert_s": round(convert_s, 2), "latency_ms": latency,
               "parity": parity.to_dict(), "ops": litert.op_histogram(flatbuffer),
               "float_compute_ops": parity.float_compute_ops, "passed": parity.passed,
-              "failures": list(parity.failures), "notes": notes}
+              "failures": list(parity.failures), "notes": notes, "verified_on": verified_on}
     if qat_info:
         result["qat"] = qat_info
     return result, flatbuffer
@@ -169,7 +239,9 @@ def write_outcome(model, out_dir: str, result: dict, flatbuffer: bytes | None, o
         path = accepted[0]
         write_atomic(path, flatbuffer)
         sidecar = meta.sidecar(model, result["mode"], flatbuffer, list(options.class_names),
-                               f"{options.name}_labels.txt", options.preprocessing, spec)
+                               f"{options.name}_labels.txt", options.preprocessing, spec,
+                               raw_pixels=result["mode"] in PIXEL_MODES)
+        sidecar["verified_on"] = result["verified_on"]
         write_atomic(accepted[1], json.dumps(sidecar, indent=2))
     result["file"] = os.path.relpath(path, out_dir)
     return path
@@ -223,14 +295,15 @@ def export_model(model, out_dir, options: ExportOptions | None = None, *, train_
             flatbuffer = None
             result = {"mode": mode, "size_bytes": None, "convert_s": round(time.perf_counter() - start, 2),
                       "latency_ms": {}, "parity": None, "ops": {}, "float_compute_ops": {}, "passed": False,
-                      "failures": [f"conversion failed: {type(err).__name__}: {err}"], "notes": []}
+                      "failures": [f"conversion failed: {type(err).__name__}: {err}"], "notes": [],
+                      "verified_on": None}
         path = write_outcome(model, out_dir, result, flatbuffer, options, data.spec)
         (written if result["passed"] else rejected)[mode] = path
         results.append(result)
-    labels = data.eval_labels
+    labels, reference = data.eval_labels, data.feeds[False].reference
     summary = {"model": options.name, "notes": notes, "input_shape": [options.batch_size, *data.spec.shape[1:]],
-               "num_eval": len(data.eval_images),
-               "float_accuracy": None if labels is None else float(np.mean(data.reference.argmax(1) == labels)),
+               "num_eval": len(reference),
+               "float_accuracy": None if labels is None else float(np.mean(reference.argmax(1) == labels)),
                "passed": not rejected, "files": written, "rejected": rejected, "results": results}
     summary["report"] = reporting.write_report(summary, out_dir)
     return summary

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import tensorflow_model_optimization as tfmot
 
-from keras_mlp.backend import keras
-
 from export.convert import nested_layers
+from keras_mlp.backend import keras
 
 quantizers = tfmot.quantization.keras.quantizers
 QuantizeConfig = tfmot.quantization.keras.QuantizeConfig

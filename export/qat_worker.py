@@ -2,8 +2,10 @@
 
 `python -m export.qat_worker DIR` reads DIR/job.json, weights.npz (Keras 3 `get_weights()` order), data.npz;
 rebuilds the same keras_mlp model under tf_keras, checks its logits equal the Keras 3 ones, annotates every
-layer for tfmot (custom blocks through `NestedQuantizeConfig`), fine-tunes, converts to full int8 and writes
-DIR/model.tflite, DIR/info.json and DIR/gate_logits.npy (the fine-tuned model's logits on the gate images).
+layer for tfmot (custom blocks through `NestedQuantizeConfig`), fine-tunes, converts to full int8 in each of
+the job's modes (`qat`; `qat_uint8`: behind `export.pixels.PixelNormalization`, raw pixels in) and writes
+DIR/<mode>.tflite, DIR/info.json and DIR/gate_<mode>.npy (the fine-tuned model's logits on that mode's gate
+images).
 """
 from __future__ import annotations
 
@@ -17,13 +19,15 @@ import numpy as np
 
 def main(folder: str) -> None:
     folder = Path(folder)
-    from keras_mlp.backend import LEGACY, keras, tf
+    from keras_mlp.backend import LEGACY, keras
     if not LEGACY:
         raise SystemExit("export.qat_worker must run with TF_USE_LEGACY_KERAS=1 (tfmot needs tf_keras).")
+    import tensorflow as tf
     import tensorflow_model_optimization as tfmot
 
     import keras_mlp
     from export.convert import configure, quantizable_layer_norms
+    from export.pixels import pixel_model
     from export.qat_configs import annotate, custom_objects
 
     job = json.loads((folder / "job.json").read_text())
@@ -45,16 +49,18 @@ def main(folder: str) -> None:
     history = qat.fit(data["train_images"], data["train_labels"], batch_size=job["batch_size"],
                       epochs=job["epochs"], shuffle=True, verbose=2 if job["progress"] else 0)
     train_s = time.perf_counter() - start
-    gate = data["gate_images"]
-    np.save(folder / "gate_logits.npy", qat.predict(gate, verbose=0) if len(gate) else np.zeros((0, 0), np.float32))
+    for mode in job["gate"]:
+        np.save(folder / f"gate_{mode}.npy", qat.predict(data[f"gate_{mode}"], verbose=0))
     spec = tf.TensorSpec([job["signature_batch"], *data["check_images"].shape[1:]], tf.float32, name="images")
-    serve = tf.function(lambda images: {"logits": qat(images, training=False)}, input_signature=[spec])
-    with quantizable_layer_norms(qat):
-        concrete = serve.get_concrete_function()
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], qat)
-    calibration = data["calibration"]
-    configure(converter, "qat", lambda: ({"images": x[None]} for x in calibration))
-    (folder / "model.tflite").write_bytes(converter.convert())
+    for mode in job["modes"]:
+        served = qat if mode == "qat" else pixel_model(qat, *job["normalization"])
+        calibration = data["calibration" if mode == "qat" else "pixel_calibration"]
+        serve = tf.function(lambda images, m=served: {"logits": m(images, training=False)}, input_signature=[spec])
+        with quantizable_layer_norms(served):
+            concrete = serve.get_concrete_function()
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], served)
+        configure(converter, mode, lambda c=calibration: ({"images": x[None]} for x in c))
+        (folder / f"{mode}.tflite").write_bytes(converter.convert())
     (folder / "info.json").write_text(json.dumps({
         "transfer_max_abs": float(check), "transfer_tolerance": job["transfer_tolerance"],
         "epochs": job["epochs"], "learning_rate": job["learning_rate"],

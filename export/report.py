@@ -12,11 +12,19 @@ def _fmt(value, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
+def runs_on(verified_on: dict | None) -> str:
+    """'ai_edge_litert yes, mediapipe NO, gpu_delegate yes' from a result's `verified_on` (? when unknown)."""
+    if not verified_on:
+        return "–"
+    return ", ".join(f"{name} {'?' if e['runs'] is None else 'yes' if e['runs'] else 'NO'}"
+                     for name, e in verified_on.items())
+
+
 def markdown(summary: dict) -> str:
     """The Markdown table of `summary` (from `export_model`)."""
     threads = next((list(r["latency_ms"]) for r in summary["results"] if r["latency_ms"]), [])
     head = ["mode", "size (KiB)", *[f"latency {t}T (ms)" for t in threads], "max abs", "cosine", "agreement",
-            "accuracy", "gate"]
+            "accuracy", "runs on", "gate"]
     rows = [f"Model `{summary['model']}`, input {summary['input_shape']}, {summary['num_eval']} held-out images"
             f"; float Keras accuracy {_fmt(summary['float_accuracy'], '.2%')}.", "",
             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -27,6 +35,7 @@ def markdown(summary: dict) -> str:
                                        *[_fmt(r["latency_ms"].get(t), ".3f") for t in threads],
                                        _fmt(p.get("max_abs"), ".2e"), _fmt(p.get("cosine"), ".5f"),
                                        _fmt(p.get("agreement"), ".2%"), _fmt(p.get("tflite_accuracy"), ".2%"),
+                                       runs_on(r.get("verified_on")),
                                        "pass" if r["passed"] else "REJECTED: " + "; ".join(r["failures"])]) + " |")
     return "\n".join(rows) + "\n"
 

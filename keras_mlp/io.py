@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 
 def _umask() -> int:

@@ -4,6 +4,10 @@ normalisation formula `(x / 255 - mean) / std`.
 A `Preprocessing` travels with the model (`MLPTrunk(preprocessing=...)`, recorded in its config and so in every
 `.keras` file), as keras-hub saves its image converter with the task and timm keeps a `pretrained_cfg` per
 weight file. Data loading, export metadata and evaluation take it from the model, never from the model's name.
+
+The resize and crop run in TensorFlow (`tf.image.resize`), on every Keras backend: they are `tf.data` transforms,
+and an image resized on another backend would differ. TensorFlow is imported when `center_crop` first runs, so
+that the model code imports none on JAX or PyTorch; `Preprocessing` itself and `normalize` need no TensorFlow.
 """
 from __future__ import annotations
 
@@ -12,8 +16,6 @@ import math
 from typing import Any
 
 import numpy as np
-
-from keras_mlp.backend import tf
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 HALF = (0.5, 0.5, 0.5)
@@ -53,6 +55,8 @@ def center_crop(images, image_size, crop_pct: float = 0.875, interpolation: str 
         raise ValueError(f"`image_size` must be a positive int or (height, width), got {image_size!r}.")
     check_crop_pct(crop_pct)
     check_interpolation(interpolation)
+    import tensorflow as tf  # here, not at the top: see the module docstring
+
     images = tf.cast(tf.convert_to_tensor(images), tf.float32)
     if images.shape.rank not in (None, 3, 4):
         raise ValueError(f"`images` must be (H, W, C) or (B, H, W, C), got shape {tuple(images.shape)}.")
@@ -119,8 +123,13 @@ class Preprocessing:
         return len(self.mean)
 
     def normalize(self, images):
-        """`(images / 255 - mean) / std` of 0..255 pixels (any float tensor or array, channels last)."""
-        return (tf.cast(images, tf.float32) / 255.0 - tf.constant(self.mean)) / tf.constant(self.std)
+        """`(images / 255 - mean) / std` of 0..255 float pixels, channels last: a NumPy array, a tensor of any Keras
+        backend or a `tf.data` tensor (float32 constants, so float32 pixels stay float32).
+
+        >>> Preprocessing().normalize(np.array([[0.0, 127.5, 255.0]], np.float32)).tolist()
+        [[-1.0, 0.0, 1.0]]
+        """
+        return (images / np.float32(255.0) - np.float32(self.mean)) / np.float32(self.std)
 
     def __call__(self, images, image_size):
         """Evaluation preprocessing of (H, W, C) or (B, H, W, C) images with values 0..255 (timm's eval transform).

@@ -9,11 +9,16 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import os
 from typing import Any
 
 from keras_mlp.models import GMLP, FeedForwardViT, MLPMixer, MLPTrunk, ResMLP
 from keras_mlp.preprocessing import Preprocessing
+from keras_mlp.weights.download import resolve_weights
 from keras_mlp.weights.loading import build_with_weights
+from keras_mlp.weights.preset_folder import load_preset, preset_family
+from keras_mlp.weights.preset_folder import save_preset as write_preset
+
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
@@ -112,25 +117,62 @@ def accepted_arguments(family: type[MLPTrunk]) -> set[str]:
     return names - {"block_config"} | {"name", "dtype", "trainable"}
 
 
-def create_model(name: str, weights=None, **overrides) -> MLPTrunk:
+def _check_arguments(family: type[MLPTrunk], name: str, overrides: dict) -> None:
+    unknown = sorted(set(overrides) - accepted_arguments(family))
+    if unknown:
+        raise TypeError(f"Unknown argument(s) {unknown} for {name} ({family.__name__}). Accepted: "
+                        f"{', '.join(sorted(accepted_arguments(family)))}.")
+
+
+def _is_folder(name: str) -> bool:
+    """A preset folder path, not a registry name (registered names win over folders of the same name)."""
+    if name.partition(".")[0] in VARIANTS:
+        return False
+    return os.path.isdir(name) or os.sep in name or bool(os.altsep and os.altsep in name)
+
+
+def create_model(name: str | os.PathLike, weights=None, **overrides) -> MLPTrunk:
     """Build the registered variant `name`; keyword `overrides` replace its arguments (e.g. `num_classes=10`).
 
-    `weights` (a checkpoint path or `{key: array}`, see `keras_mlp.checkpoints`) loads published weights: the class
-    count and patch grid come from the checkpoint; another `num_classes` gets a fresh head (logged), another
-    `image_size` a resized model (`keras_mlp.resize`).
+    `weights` (a checkpoint path or `{key: array}`, see `keras_mlp.weights.loading`) loads published weights: the
+    class count, patch grid and image size come from the checkpoint; another `num_classes` gets a fresh head
+    (logged), another `image_size` a resized model (`keras_mlp.resize`).
+
+    `name` may be a preset (`"mixer_b16_224.goog_in21k_ft_in1k"`) and `weights` a preset tag, a path or an https URL
+    (`keras_mlp.weights.resolve_weights`: downloaded once into the Keras cache, verified); a preset model carries the
+    preset's preprocessing and class names. `name` may also be a preset folder (`keras_mlp.save_preset`), loaded
+    with its own architecture, weights, preprocessing and class names; overrides rebuild it.
+
+    The arguments are checked before anything is downloaded or loaded.
 
     >>> create_model("mixer_s16_224", image_size=32, num_blocks=1, num_classes=10).output_shape
     (None, 10)
     """
-    variant = get_variant(name)
-    unknown = sorted(set(overrides) - accepted_arguments(variant.family))
-    if unknown:
-        raise TypeError(f"Unknown argument(s) {unknown} for {name} ({variant.family.__name__}). Accepted: "
-                        f"{', '.join(sorted(accepted_arguments(variant.family)))}.")
+    name = os.fspath(name)
+    if _is_folder(name):
+        _check_arguments(preset_family(name), name, overrides)
+        if weights is not None:
+            raise ValueError(f"{name} is a preset folder, which holds its own weights; leave out weights=.")
+        return load_preset(name, **overrides)
+    model_name = name.partition(".")[0]
+    variant = get_variant(model_name)
+    _check_arguments(variant.family, model_name, overrides)
+    model_name, weights, overrides = resolve_weights(name, weights, overrides)
     if weights is not None:
-        return build_with_weights(lambda **kw: variant.family(**{"name": name, **kw}), {**variant.kwargs, **overrides},
-                                  overrides, weights)
-    return variant.family(**{**variant.kwargs, "name": name, **overrides})
+        return build_with_weights(lambda **kw: variant.family(**{"name": model_name, **kw}),
+                                  {**variant.kwargs, **overrides}, overrides, weights)
+    return variant.family(**{**variant.kwargs, "name": model_name, **overrides})
+
+
+def save_preset(model: MLPTrunk, folder: str | os.PathLike, *, source_weights=None) -> str:
+    """Write `model` as a preset folder that `create_model(folder)` loads (`keras_mlp.weights.preset_folder`).
+
+    `source_weights` (the preset, URL or file it was fine-tuned from) is recorded as provenance, and the registry
+    name when the model is a registered variant (as `create_model` names it).
+    """
+    variant = VARIANTS.get(model.name)
+    registry_name = model.name if variant is not None and isinstance(model, variant.family) else None
+    return write_preset(model, folder, registry_name=registry_name, source_weights=source_weights)
 
 
 def markdown_table() -> str:
@@ -142,7 +184,8 @@ def markdown_table() -> str:
         if "tokens_mlp_dim" in args:
             mixing = f"token MLP {args['tokens_mlp_dim']}, channel MLP {args['channels_mlp_dim']}"
         else:
-            mixing = f"MLP {args['mlp_ratio']:g}×" + (f", LayerScale {args['init_values']:g}" if "init_values" in args else "")
+            mixing = f"MLP {args['mlp_ratio']:g}×"
+            mixing += f", LayerScale {args['init_values']:g}" if "init_values" in args else ""
             mixing += f", pos. grid {args['pos_embed_grid']}" if args.get("pos_embed_grid") else ""
         rows.append(f"| `{name}` | {v.family.__name__} | {args['patch_size']} | {args['num_blocks']} | "
                     f"{args['hidden_dim']} | {mixing} | {v.params:,} | {v.paper} |")

@@ -1,45 +1,62 @@
-"""Shared fixtures: tiny overrides of every registered variant, so the registry is the test matrix."""
+"""Shared fixtures; the tiny configurations, the randomiser and the battery live in tests/helpers.py."""
 from __future__ import annotations
 
+import http.server
 import os
+import sys
+import threading
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 import pytest
 
-import keras_mlp
-
-FAMILY_REPRESENTATIVES = ["mixer_s16_224", "resmlp_12_224", "gmlp_s16_224", "ff_ti16_224"]
-
-
-def tiny_overrides(name: str) -> dict:
-    """Shrink a variant to a 32x32 input and 2 narrow blocks, keeping its family-specific arguments."""
-    variant = keras_mlp.get_variant(name)
-    patch = {32: 16, 16: 8, 14: 8, 8: 4}[variant.kwargs["patch_size"]]
-    overrides = dict(image_size=32, patch_size=patch, num_blocks=2, hidden_dim=32, num_classes=5)
-    if variant.family is keras_mlp.MLPMixer:
-        overrides.update(tokens_mlp_dim=16, channels_mlp_dim=64)
-    return overrides
-
-
-def tiny_model(name: str, **extra):
-    return keras_mlp.create_model(name, **{**tiny_overrides(name), **extra})
+from tests.helpers import random_images
 
 
 @pytest.fixture
 def images() -> np.ndarray:
-    return np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32")
+    return random_images()
 
 
-def randomised(name: str, seed: int = 0, **extra):
-    """Tiny model with every weight drawn at random, the head included (it starts at zero, which would make every
-    output, and so every comparison, trivially equal); LayerNorm gammas around 1."""
-    model = tiny_model(name, **extra)
-    rng = np.random.default_rng(seed)
-    for v in model.weights:
-        v.assign(rng.normal(0.0, 0.1, v.shape).astype("float32") + (1.0 if "gamma" in v.path else 0.0))
-    return model
+@pytest.fixture
+def server():
+    """Serves `server.files` ({path: bytes}) on 127.0.0.1, 404 otherwise; `server.requests` lists the paths asked."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            httpd.requests.append(self.path)
+            body = httpd.files.get(self.path)
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.files, httpd.requests = {}, []
+    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch, server):
+    """A fresh Keras home; every weight URL goes to the loopback server (the mirror override)."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("KERAS_MLP_WEIGHTS_MIRROR", server.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    monkeypatch.setitem(sys.modules, "torch", None)  # the .pth fallbacks need torch: as if it were not installed
+    return tmp_path / "keras" / "models" / "keras_mlp"
 
 
 def fail_conversion(monkeypatch, mode: str, message: str = "converter crashed") -> None:

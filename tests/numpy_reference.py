@@ -70,8 +70,12 @@ def ff_forward(p: dict, images: np.ndarray, patch: int, blocks: int) -> np.ndarr
     return linear(norm(x, "norm")[:, 0], "head")
 
 
+STEM_SCALE = 0.3  # patch embeddings of variance ~0.1, so that the first LayerNorm's epsilon visibly matters
+
+
 def random_checkpoint(shapes: dict, seed: int) -> dict:
-    """Seeded random tensors; scale/weight-like vectors around 1, everything else around 0, none left at init."""
+    """Seeded random tensors; scale/weight-like vectors around 1, everything else around 0, none left at init; the
+    patch embedding (stem) times STEM_SCALE."""
     rng = np.random.default_rng(seed)
     out = {}
     for key, shape in shapes.items():
@@ -79,6 +83,8 @@ def random_checkpoint(shapes: dict, seed: int) -> dict:
         value = rng.normal(0, 1 / np.sqrt(max(fan_in, 1)) if len(shape) > 1 else 0.2, shape)
         if len(shape) == 1 and key.endswith(("scale", "norm1.weight", "norm2.weight", "norm.weight")):
             value += 1.0
+        if key.startswith(("stem/", "patch_embed.")):
+            value *= STEM_SCALE
         out[key] = value.astype(np.float32)
     return out
 

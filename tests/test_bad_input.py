@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import keras_mlp
-from tests.conftest import tiny_model, tiny_overrides
+from tests.helpers import tiny_model, tiny_overrides
 
 
 def test_image_size_not_divisible_by_patch():

@@ -11,7 +11,10 @@ import pytest
 
 from benchmarks import rounds, tflite_time
 from export.convert import to_tflite
-from tests.conftest import tiny_model
+from tests.backends import tensorflow_only
+from tests.helpers import tiny_model
+
+pytestmark = tensorflow_only("The TensorFlow/TFLite benchmark")
 
 
 def fake_latency_runs(monkeypatch, f32_ms, int8_ms, timm_ms, peak):
@@ -22,8 +25,8 @@ def fake_latency_runs(monkeypatch, f32_ms, int8_ms, timm_ms, peak):
 
     def run_json(argv, env=None, timeout=3600):
         if "--only" in argv and "tflite" in argv:
-            return {"flops": 8e9, "files": {"float32": {"path": "f32", "bytes": 400},
-                                            "int8": {"path": "i8", "bytes": 100}}}
+            return {"flops": 8e9,
+                    "files": {"float32": {"path": "f32", "bytes": 400}, "int8": {"path": "i8", "bytes": 100}}}
         i = calls["ours"]
         calls["ours"] += 1
         calls["order"].append("ours")

@@ -13,16 +13,26 @@ from export.convert import to_tflite
 from export.errors import ExportError
 from export.options import ExportOptions
 from export.pipeline import export_model
-from tests.conftest import fail_conversion, randomised, tiny_model
+from keras_mlp.data import load_dataset
+from tests.backends import tensorflow_only
+from tests.conftest import fail_conversion
+from tests.helpers import assert_not_degenerate, randomize_weights, tiny_model
+
+pytestmark = tensorflow_only("TFLite export")
 
 DIGITS = dict(image_size=16, patch_size=4, num_classes=10)
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    """A tiny Mixer for digits (10 classes, 16x16), every weight random, saved as .keras."""
+    """A tiny Mixer for digits (10 classes, 16x16) saved as .keras, with random weights: its logits on the digits
+    images that the export gates with are not degenerate."""
     path = tmp_path_factory.mktemp("model") / "mixer.keras"
-    randomised("mixer_s16_224", **DIGITS).save(path)
+    model = randomize_weights(tiny_model("mixer_s16_224", **DIGITS))
+    images, _ = next(iter(load_dataset("digits", "test", preprocessing=model.preprocessing, image_size=(16, 16),
+                                       batch_size=100)))
+    assert_not_degenerate(model.predict(images, verbose=0))
+    model.save(path)
     return path
 
 
@@ -132,18 +142,26 @@ def test_cli_exports_and_gates(tmp_path, capsys, saved):
 
 
 def test_gate_rejects_a_file_with_the_same_logits_for_every_image(tmp_path, capsys, saved):
-    """The main job's model with its head zeroed, as float16: every image gets the same scores."""
+    """A digits model with its head zeroed, as float16: every image gets the same scores. The model is trained for
+    2 epochs first, so its accuracy is well above chance and the file's loss of it shows (a random model's is not)."""
     import keras
     model = keras.saving.load_model(saved)
+    keras.utils.set_random_seed(0)
+    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(load_dataset("digits", "train", batch_size=64, preprocessing=model.preprocessing, image_size=(16, 16)),
+              epochs=2, verbose=0)
+    trained = tmp_path / "trained.keras"
+    model.save(trained)
     for v in model.weights:
         if v.path.startswith("head"):
             v.assign(np.zeros(v.shape, "float32"))
     broken = tmp_path / "mixer_float16.tflite"
     broken.write_bytes(to_tflite(model, "float16", progress=False))
-    assert main([str(saved), "--data", "digits", "--gate", str(broken)]) == 1
+    assert main([str(trained), "--data", "digits", "--gate", str(broken)]) == 1
     captured = capsys.readouterr()
     report = json.loads(captured.out)
     assert not report["passed"] and report["cosine"] == 0.0 and report["spread"] == 0.0
+    assert report["float_accuracy"] > 0.5, report["float_accuracy"]
     assert report["failures"][0].startswith("degenerate output") and any("accuracy" in f for f in report["failures"])
     # Quarantined exactly as export does: moved under rejected/ with its gate result beside it.
     quarantined = tmp_path / "rejected" / "mixer_float16.REJECTED.tflite"

@@ -13,8 +13,9 @@ import keras_mlp
 from export.modes import MODES
 from export.options import ExportOptions
 from export.pipeline import export_model
+from tests.backends import tensorflow_only
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, tensorflow_only("TFLite export")]
 MEAN = STD = (0.5, 0.5, 0.5)
 
 

@@ -26,6 +26,7 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path):
     path.write_text("old")
     with pytest.raises(RuntimeError), atomic_path(path) as tmp:
         assert tmp.endswith("model.keras") and os.path.dirname(tmp) == str(tmp_path)
-        open(tmp, "w").write("half")
+        with open(tmp, "w") as f:
+            f.write("half")
         raise RuntimeError("crash mid-write")
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["model.keras"]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from sklearn.datasets import load_digits
 
 import keras_mlp
-from keras_mlp.backend import keras, tf
-
-EXTRA = {"mixer_s16_224": dict(tokens_mlp_dim=16, channels_mlp_dim=64)}
+from keras_mlp.backend import keras
+from tests.helpers import tiny_model
 
 
 def _compiled(model):
@@ -28,8 +28,7 @@ def test_resized_digits_model_starts_ahead(name):
     images, labels = (digits.images / 16.0).astype("float32")[..., None].repeat(3, -1), digits.target
     order = np.random.default_rng(0).permutation(len(images))
     train, test = order[:1400], order[1400:]
-    build = lambda size: _compiled(keras_mlp.create_model(  # noqa: E731
-        name, image_size=size, patch_size=2, num_blocks=2, hidden_dim=32, num_classes=10, **EXTRA.get(name, {})))
+    build = lambda size: _compiled(tiny_model(name, image_size=size, patch_size=2, num_classes=10))  # noqa: E731
     small = build(8)
     small.fit(images[train], labels[train], batch_size=64, epochs=10, verbose=0)
     assert small.evaluate(images[test], labels[test], verbose=0)[1] > 0.7

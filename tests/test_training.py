@@ -13,13 +13,10 @@ from keras_mlp.data import build_pipeline, dataset_info, load_dataset
 from keras_mlp.data.augment import Augmenter
 from keras_mlp.preprocessing import Preprocessing
 from tests.conftest import fail_conversion
+from tests.helpers import TINY_RUN as TINY
 from training import cli
 from training.config import UsageError
-
-TINY = ["--set", "model.image_size=8", "--set", "model.patch_size=2", "--set", "model.num_blocks=1",
-        "--set", "model.hidden_dim=16", "--set", "model.tokens_mlp_dim=8", "--set", "model.channels_mlp_dim=32",
-        "--epochs", "1", "--batch-size", "128", "--checkpoint-every", "4", "--export", "none",
-        "--set", "verbose=0"]
+from training.recipes import default_work_dir, resolve
 
 
 def test_digits_contract():
@@ -61,7 +58,7 @@ def test_short_run_writes_work_dir(tmp_path, capsys):
     assert "has already trained all 11 steps (1 epoch)" in out and "Resuming" not in out
     again = json.loads((work / "results.json").read_text())
     assert again["train_seconds"] == results["train_seconds"] and again["session_train_seconds"] == 0
-    assert again["images_per_second"] is None and "training %.1f s in earlier runs" % results["train_seconds"] in out
+    assert again["images_per_second"] is None and f"training {results['train_seconds']:.1f} s in earlier runs" in out
     # A different config is refused and the work dir is left as it was.
     before = (work / "config.json").read_text()
     assert cli.main(["--work-dir", str(work), *TINY, "--lr", "0.1"]) == 2
@@ -90,9 +87,11 @@ def test_short_run_writes_work_dir(tmp_path, capsys):
     (["--set", "rand_augment=5"], r"`rand_augment` must be list or null, got 5. Pass e.g. --set rand_augment=\[2,9\]"),
     (["--set", "rand_augment=[2,9]"], r"`rand_augment` applies to natural-image augmentation only.*'digits'"),
     (["--set", "label_smoothing=1.5"], r"`label_smoothing` must be in \[0, 1\), got 1.5"),
-    (["--set", "optimizer=sgd"], r"`optimizer` must be one of \"adamw\", \"lamb\", got 'sgd'"),
+    (["--set", "optimizer=adam"], r"`optimizer` must be one of \"adamw\", \"lamb\", \"sgd\", got 'adam'"),
     (["--model", "gmlp_ti16_224"], r"Unknown argument\(s\) \['channels_mlp_dim', 'tokens_mlp_dim'\] for gmlp"),
     (["--strategy", "tpu"], r"--strategy tpu found no TPU \(ValueError: .*\)\. Run on a TPU VM, or set TPU_NAME"),
+    (["--export", "float32", "--set", 'export_options={"qat_epochs":0}'], r"`qat_epochs` must be a positive integer"),
+    (["--export", "float32", "--set", 'export_options={"modes":"int8"}'], r"Unknown export option\(s\) \['modes'\]"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, args, message):
     work = tmp_path / "run"
@@ -103,19 +102,20 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, args, message):
 
 
 def _resolve(*argv):
-    return cli.resolve(cli.parser().parse_args(list(argv)))
+    args = cli.parser().parse_args(list(argv))
+    return resolve(args.recipe, *cli.fields_of(args))
 
 
 def test_recipe_model_overrides_apply_to_the_recipe_model_only():
     recipe = _resolve()
-    assert recipe.model_overrides["tokens_mlp_dim"] == 32 and cli.default_work_dir("digits_mixer", recipe) == \
+    assert recipe.model_overrides["tokens_mlp_dim"] == 32 and default_work_dir("digits_mixer", recipe) == \
         os.path.join("runs", "digits_mixer")
     assert _resolve("--model", "mixer_s16_224", "--set", "model.num_blocks=2").model_overrides == {
         **recipe.model_overrides, "num_blocks": 2}
     gmlp = _resolve("--model", "gmlp_ti16_224", "--dataset", "cifar10", "--image-size", "32", "--set",
                     "model.patch_size=4")
     assert gmlp.model_overrides == {"image_size": 32, "patch_size": 4} and gmlp.augment == "auto"
-    assert gmlp.augmentation == "natural" and cli.default_work_dir("digits_mixer", gmlp) == \
+    assert gmlp.augmentation == "natural" and default_work_dir("digits_mixer", gmlp) == \
         os.path.join("runs", "gmlp_ti16_224")
     assert _resolve("--model", "mixer_b16_224").model_overrides == {}  # not a 48-wide 4-block Mixer
     assert _resolve("--recipe", "digits_gmlp", "--model", "gmlp_ti16_224").model_overrides["mlp_ratio"] == 2.0
@@ -150,6 +150,14 @@ def test_optimizer_names_agree():
     from training import config, optim
 
     assert set(config.OPTIMIZERS) == set(optim.OPTIMIZERS)
+
+
+def test_every_optimizer_builds_without_weight_decay():
+    from training import config, optim
+
+    for name in config.OPTIMIZERS:  # AdamW wants a float: weight_decay=0 once crashed with a traceback
+        optimizer = optim.make_optimizer(config.TrainConfig(optimizer=name, weight_decay=0.0), steps_per_epoch=10)
+        assert not optimizer.weight_decay
 
 
 def test_dataset_absent_offline_fails_fast(tmp_path, capsys):
@@ -193,7 +201,7 @@ def test_main_job_trains_then_exports_with_parity(tmp_path, capsys, monkeypatch)
         return real(model, out_dir, options, **kwargs)
 
     real = export.pipeline.export_model
-    monkeypatch.setattr(export.pipeline, "export_model", spy)
+    monkeypatch.setattr("training.main_job.export_model", spy)
     work = tmp_path / "run"
     args = [a for a in TINY if a not in ("--export", "none")]
     assert cli.main(["--work-dir", str(work), *args, "--export", "float32,float16"]) == 0

@@ -9,7 +9,10 @@ import sys
 
 import pytest
 
-from tests.test_training import TINY
+from tests.backends import tensorflow_only
+from tests.helpers import TINY_RUN as TINY
+
+pytestmark = tensorflow_only("The tf.distribute trainer")
 
 MIRRORED = r"""
 import glob, json, sys

@@ -11,7 +11,10 @@ import time
 
 import numpy as np
 
-from tests.test_training import TINY
+from tests.backends import tensorflow_only
+from tests.helpers import TINY_RUN as TINY
+
+pytestmark = tensorflow_only("The tf.distribute trainer")
 
 # 2 epochs of 11 steps with a checkpoint every 4 steps; drop path and mixup make the resume exercise the
 # seed-generator state and per-batch augmentation too.

@@ -4,32 +4,42 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from keras_mlp.backend import keras
-from keras_mlp.weights.cli import main
+from tests import numpy_reference as ref
+from tests.helpers import TINY, assert_matches_reference, flax_mixer_checkpoint, predict, random_images
+from training.convert_cli import main
 
-GOLDEN = Path(__file__).parent / "golden"
-ARGS = ["--model", "gmlp_s16_224", "--set", "patch_size=8", "--set", "num_blocks=2", "--set", "hidden_dim=32",
-        "--image-size", "32"]
-
-
-def test_convert_writes_a_model_with_the_reference_logits(tmp_path, capsys):
-    out = tmp_path / "gmlp.keras"
-    assert main([str(GOLDEN / "gmlp.safetensors"), *ARGS, "--out", str(out)]) == 0
-    assert "gmlp_s16_224 (GMLP), input 32x32, 5 classes" in capsys.readouterr().out
-    io = np.load(GOLDEN / "gmlp.npz")
-    logits = keras.saving.load_model(out).predict(io["images"], verbose=0)
-    assert np.abs(logits - io["logits"]).max() <= 1e-4
-    assert [p.name for p in tmp_path.iterdir()] == ["gmlp.keras"]  # no partial file left
+ARGS = ["--model", "mixer_s16_224", *(a for k, v in TINY["mixer"].items() for a in ("--set", f"{k}={v}")),
+        "--set", "patch_size=8", "--image-size", "32"]
 
 
-def test_convert_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """An official-layout Flax Mixer `.npz` with seeded random weights (a 4x4 grid of 8x8 patches, 5 classes)."""
+    path = tmp_path_factory.mktemp("checkpoint") / "Mixer-tiny.npz"
+    np.savez(path, **flax_mixer_checkpoint(tokens=16))
+    return path
+
+
+def test_convert_writes_a_model_with_the_reference_logits(tmp_path, capsys, checkpoint):
+    out = tmp_path / "mixer.keras"
+    assert main([str(checkpoint), *ARGS, "--out", str(out)]) == 0
+    assert "mixer_s16_224 (MLPMixer), input 32x32, 5 classes" in capsys.readouterr().out
+    images = random_images(4, seed=7)
+    expected = ref.mixer_flax_forward(dict(np.load(checkpoint)), images.astype("float64"), patch=8, blocks=2)
+    assert_matches_reference(predict(keras.saving.load_model(out), images), expected)
+    assert [p.name for p in tmp_path.iterdir()] == ["mixer.keras"]  # no partial file left
+
+
+def test_convert_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, checkpoint):
     out = tmp_path / "m.keras"
-    assert main([str(GOLDEN / "gmlp.safetensors"), "--model", "mixer_s16_224", "--out", str(out)]) == 2
-    assert "gMLP checkpoint" in capsys.readouterr().err
-    assert main([str(GOLDEN / "gmlp.safetensors"), *ARGS, "--out", str(tmp_path / "m.h5")]) == 2
+    assert main([str(checkpoint), "--model", "gmlp_ti16_224", "--out", str(out)]) == 2
+    assert "MLP-Mixer checkpoint" in capsys.readouterr().err
+    assert main([str(checkpoint), *ARGS, "--out", str(tmp_path / "m.h5")]) == 2
     assert "--out must end with .keras" in capsys.readouterr().err
-    assert main([str(GOLDEN / "gmlp.safetensors"), *ARGS, "--set", "depth", "--out", str(out)]) == 2
+    assert main([str(checkpoint), *ARGS, "--set", "depth", "--out", str(out)]) == 2
     assert not list(tmp_path.iterdir())
 
 
@@ -43,11 +53,11 @@ def test_convert_corrupt_checkpoint_exits_2_without_traceback(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.npz", "bad.safetensors"]
 
 
-def test_convert_unwritable_out_exits_2(tmp_path, capsys):
+def test_convert_unwritable_out_exits_2(tmp_path, capsys, checkpoint):
     (tmp_path / "file").write_text("")
     (tmp_path / "folder.keras").mkdir()
     for out, reason in ((tmp_path / "file" / "m.keras", "File exists"), (tmp_path / "folder.keras", "Is a directory")):
-        assert main([str(GOLDEN / "gmlp.safetensors"), *ARGS, "--out", str(out)]) == 2
+        assert main([str(checkpoint), *ARGS, "--out", str(out)]) == 2
         assert f"cannot write {out} ({reason}" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder.keras"]
     assert not list((tmp_path / "folder.keras").iterdir())

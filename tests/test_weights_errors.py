@@ -12,13 +12,16 @@ from safetensors.numpy import load_file, save_file
 
 import keras_mlp
 from keras_mlp.weights.readers import CheckpointError
+from tests.helpers import TINY, assert_matches_reference, flax_mixer_checkpoint, predict
+from tools.compare_golden import build, golden_case
 
 GOLDEN = Path(__file__).parent / "golden"
-MIXER = dict(image_size=32, patch_size=8, num_blocks=2, hidden_dim=32, tokens_mlp_dim=16, channels_mlp_dim=128)
+_, MIXER, _, _, _ = golden_case(GOLDEN, "mixer")  # the golden Mixer's configuration (5 classes)
+SQUARE = dict(image_size=32, patch_size=8, **TINY["mixer"])  # create_model(weights=) needs a square patch grid
 
 
 def _mixer(**extra):
-    return keras_mlp.create_model("mixer_s16_224", **{**MIXER, "num_classes": 5, **extra})
+    return keras_mlp.create_model("mixer_s16_224", **{**MIXER, **extra})
 
 
 def test_unknown_file_type(tmp_path):
@@ -73,15 +76,14 @@ def test_code_pickle_refused_and_never_run(tmp_path):
 
 
 def test_other_class_count_gets_fresh_head(caplog):
+    state = flax_mixer_checkpoint(tokens=16, classes=5)
     with caplog.at_level(logging.WARNING, logger="keras_mlp"):
-        model = _mixer(approximate_gelu=False, num_classes=3, weights=GOLDEN / "mixer.safetensors")
+        model = keras_mlp.create_model("mixer_s16_224", weights=state, num_classes=3, **SQUARE)
     assert "5-class head" in caplog.text and "fresh 3-class head" in caplog.text
     assert model.get_layer("head").kernel.shape == (32, 3)
-    state = load_file(GOLDEN / "mixer.safetensors")
-    np.testing.assert_array_equal(np.array(model.get_layer("stem").proj.bias), state["stem.proj.bias"])
-    features = keras_mlp.create_model("mixer_s16_224", weights=GOLDEN / "mixer.safetensors", include_top=False,
-                                       **MIXER)
-    np.testing.assert_array_equal(np.array(features.get_layer("stem").proj.bias), state["stem.proj.bias"])
+    np.testing.assert_array_equal(np.array(model.get_layer("stem").proj.bias), state["stem/bias"])
+    features = keras_mlp.create_model("mixer_s16_224", weights=state, include_top=False, **SQUARE)
+    np.testing.assert_array_equal(np.array(features.get_layer("stem").proj.bias), state["stem/bias"])
 
 
 def test_safetensors_round_trip_of_a_subset_is_refused(tmp_path):
@@ -98,16 +100,15 @@ def test_pth_with_torch(tmp_path):
     import torch
     state = {k: torch.from_numpy(v) for k, v in load_file(GOLDEN / "resmlp_deit.safetensors").items()}
     torch.save({"model": state}, tmp_path / "resmlp.pth")
-    io = np.load(GOLDEN / "resmlp.npz")
-    model = keras_mlp.create_model("resmlp_12_224", weights=tmp_path / "resmlp.pth", image_size=32, patch_size=8,
-                                   num_blocks=2, hidden_dim=32)
-    assert np.abs(model.predict(io["images"], verbose=0) - io["logits"]).max() <= 1e-4
+    name, overrides, _, images, reference = golden_case(GOLDEN, "resmlp_deit")
+    model = build(name, overrides, tmp_path / "resmlp.pth")
+    assert_matches_reference(predict(model, images), reference)
 
 
 def test_checkpoint_without_head_gets_fresh_head(caplog):
-    state = {k: v for k, v in load_file(GOLDEN / "mixer.safetensors").items() if not k.startswith("head.")}
+    state = {k: v for k, v in flax_mixer_checkpoint(tokens=16).items() if not k.startswith("head/")}
     with caplog.at_level(logging.WARNING, logger="keras_mlp"):
-        model = keras_mlp.create_model("mixer_s16_224", weights=state, num_classes=4, **MIXER)
+        model = keras_mlp.create_model("mixer_s16_224", weights=state, num_classes=4, **SQUARE)
     assert "no classifier head" in caplog.text and model.get_layer("head").kernel.shape == (32, 4)
 
 

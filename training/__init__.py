@@ -1,1 +1,1 @@
-"""Training of the keras-mlp zoo: data pipelines (`training.data`), recipes, one distributed trainer, the CLI."""
+"""Training of the keras-mlp zoo: recipes, one distributed trainer, the CLI."""

@@ -4,11 +4,13 @@
     keras-mlp-train --recipe digits_resmlp --work-dir runs/resmlp
     keras-mlp-train --recipe imagenet_resmlp --data-dir /data/tfds --strategy mirrored
     keras-mlp-train --model gmlp_ti16_224 --dataset cifar10 --download --image-size 32 --set model.patch_size=4
+    keras-mlp-train --recipe finetune_mixer --weights mixer_b16_224.goog_in21k --dataset photos/  # fine-tune
 
 Bad input (unknown model, dataset or recipe, a config value of the wrong type or one that does not apply, data
 absent offline, an image folder with fewer than 2 classes or a file that is not an image, a malformed TF_CONFIG,
 no TPU for --strategy tpu, batch not divisible by the replicas, image size not a multiple of the patch, a work
-directory holding another config, a corrupt checkpoint, a NaN loss) prints one message and exits with status 2.
+directory holding another config or a folder that is not a work directory, a corrupt checkpoint, a NaN loss)
+prints one message and exits with status 2.
 """
 from __future__ import annotations
 
@@ -17,13 +19,12 @@ import json
 import os
 import sys
 
-from training.config import MIXED_PRECISION, OPTIMIZERS, TrainConfig, UsageError, apply_overrides
-from training.recipes import describe, get_recipe, list_recipes
+from training.config import MIXED_PRECISION, OPTIMIZERS, STRATEGIES, UsageError
 
 DEFAULT_RECIPE = "digits_mixer"
 # Flags that set the config field of the same name (dashes as underscores).
-FLAGS = ("model", "dataset", "data_dir", "epochs", "batch_size", "lr", "strategy", "seed", "mixed_precision",
-         "optimizer", "export", "checkpoint_every")
+FLAGS = ("model", "weights", "dataset", "data_dir", "epochs", "batch_size", "lr", "strategy", "seed",
+         "mixed_precision", "optimizer", "export", "checkpoint_every")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -34,9 +35,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--work-dir", help="run directory (default runs/<recipe>, or runs/<model> when --model "
                    "replaces the recipe's model)")
     p.add_argument("--resume", action="store_true", help="continue a work dir even if its config differs")
-    p.add_argument("--overwrite", action="store_true", help="start the work dir again from scratch")
+    p.add_argument("--overwrite", action="store_true", help="start a work dir (a folder with our config.json) "
+                   "again from scratch")
     p.add_argument("--model", help="registry name (keras_mlp.list_models()); the recipe's model overrides "
                    "apply only to the recipe's model")
+    p.add_argument("--weights", metavar="PRESET|PATH|URL", help="fine-tune from this checkpoint (its architecture; "
+                   "a fresh head unless the dataset's class names are its own: --set head=fresh|keep forces it)")
     p.add_argument("--dataset", help="'digits', an image folder (root/<class>/*.jpg), or a tfds name; the "
                    "recipe's augment applies only to the recipe's dataset (else auto)")
     p.add_argument("--data-dir", help="tensorflow_datasets directory")
@@ -46,7 +50,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="global batch size (split over replicas)")
     p.add_argument("--lr", type=float, help="learning rate (scaled by batch / lr_batch_size when that is set)")
     p.add_argument("--optimizer", choices=OPTIMIZERS)
-    p.add_argument("--strategy", choices=("auto", "one", "mirrored", "multiworker", "tpu"))
+    p.add_argument("--strategy", choices=STRATEGIES)
     p.add_argument("--mixed-precision", choices=MIXED_PRECISION[1:])
     p.add_argument("--seed", type=int)
     p.add_argument("--deterministic", action="store_true", default=None,
@@ -60,59 +64,36 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def resolve(args: argparse.Namespace) -> TrainConfig:
-    """The config of `args`: recipe, then flags, then --set (later wins).
-
-    The recipe's `model_overrides` are its model's arguments: they apply only when that model is trained
-    (explicit --image-size and --set model.* always apply). Its `augment` is chosen for its dataset: another
-    dataset gets "auto" unless --set augment is given.
-    """
-    recipe = get_recipe(args.recipe)
-    values = {**recipe, "model_overrides": {}}
-    for name in FLAGS:
-        if getattr(args, name) is not None:
-            values[name] = getattr(args, name)
-    for name in ("download", "deterministic"):
-        if getattr(args, name):
-            values[name] = True
-    if args.image_size is not None:
-        values["model_overrides"]["image_size"] = args.image_size
-    values = apply_overrides(values, args.set)
-    if values.get("model") == recipe.get("model"):
-        values["model_overrides"] = {**recipe["model_overrides"], **values["model_overrides"]}
-    explicit = {item.split("=", 1)[0] for item in args.set}
-    if values.get("dataset") != recipe.get("dataset") and "augment" not in explicit:
-        values["augment"] = "auto"
-    return TrainConfig.from_dict(values)
-
-
-def default_work_dir(recipe: str, config: TrainConfig) -> str:
-    """runs/<recipe>, or runs/<model> when the run trains another model than the recipe's."""
-    return os.path.join("runs", recipe if config.model == get_recipe(recipe)["model"] else config.model)
+def fields_of(args: argparse.Namespace) -> tuple[dict, list[str]]:
+    """The config fields the flags set, and the `--set` assignments (`--image-size` first, so --set wins)."""
+    fields = {name: getattr(args, name) for name in FLAGS if getattr(args, name) is not None}
+    fields.update({name: True for name in ("download", "deterministic") if getattr(args, name)})
+    sizes = [] if args.image_size is None else [f"model.image_size={args.image_size}"]
+    return fields, sizes + args.set
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from training import main_job, recipes  # TensorFlow: only once --help has been answered
+
     try:
         if args.list_recipes:
-            print("\n".join(list_recipes()))
+            print("\n".join(recipes.list_recipes()))
             return 0
-        config = resolve(args)
+        config = recipes.resolve(args.recipe, *fields_of(args))
         if args.show_recipe:
-            print(describe(args.recipe), "\n", config.to_json(), sep="\n")
+            print(recipes.describe(args.recipe), "\n", config.to_json(), sep="\n")
             return 0
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        from training.main_job import run, summary
-
-        work_dir = args.work_dir or default_work_dir(args.recipe, config)
-        results = run(config, work_dir, resume=args.resume, overwrite=args.overwrite)
+        work_dir = args.work_dir or recipes.default_work_dir(args.recipe, config)
+        results = main_job.run(config, work_dir, resume=args.resume, overwrite=args.overwrite)
     except UsageError as err:
         print(f"keras-mlp-train: error: {err}", file=sys.stderr)
         return 2
     if results.get("export"):
         with open(results["export"]["report_md"]) as f:
             print(f.read())
-    print(summary(results))
+    print(main_job.summary(results))
     print("RESULTS " + json.dumps(results))
     return 0 if not results.get("export") or results["export"]["passed"] else 1
 

@@ -16,14 +16,17 @@ class UsageError(ValueError):
 
 
 AUGMENTS = ("auto", "digits", "natural", "none")
-OPTIMIZERS = ("adamw", "lamb")
+OPTIMIZERS = ("adamw", "lamb", "sgd")
+HEADS = ("auto", "fresh", "keep")
 MIXED_PRECISION = (None, "mixed_bfloat16", "mixed_float16")
-EXAMPLES = {"rand_augment": "[2,9]", "model_overrides": '{"num_blocks":4}', "data_dir": "/data/tfds"}
+STRATEGIES = ("auto", "one", "mirrored", "multiworker", "tpu")
+EXAMPLES = {"rand_augment": "[2,9]", "model_overrides": '{"num_blocks":4}', "data_dir": "/data/tfds",
+            "export_options": '{"qat_epochs":1}'}
 POSITIVE_INTS = ("epochs", "batch_size", "checkpoint_every", "keep_checkpoints", "eval_batch_size", "eval_every")
 
 # Fields that do not change what is trained: a work directory may be resumed with other values.
-RUNTIME_FIELDS = ("strategy", "data_dir", "download", "export", "checkpoint_every", "keep_checkpoints",
-                  "eval_batch_size", "eval_every", "verbose")
+RUNTIME_FIELDS = ("strategy", "data_dir", "download", "export", "export_options", "checkpoint_every",
+                  "keep_checkpoints", "eval_batch_size", "eval_every", "verbose")
 
 
 @dataclasses.dataclass
@@ -34,6 +37,13 @@ class TrainConfig:
     model: str = "mixer_s16_224"
     model_overrides: dict = dataclasses.field(default_factory=dict)
     drop_path_rate: float = 0.0
+    # Fine-tuning (training.finetune): a checkpoint to start from (preset name, file path or URL, as
+    # keras_mlp.create_model's `weights`), its head, frozen layers and layer-wise learning-rate decay.
+    weights: str | None = None
+    head: str = "auto"  # auto (kept when the dataset's class names are the checkpoint's own) | fresh | keep
+    linear_probe: bool = False  # train the head alone
+    freeze_blocks: int = 0  # freeze the stem and the first k blocks
+    layer_decay: float | None = None  # lr of layer l of L: lr * layer_decay ** (L + 1 - l)
     # Data.
     dataset: str = "digits"
     data_dir: str | None = None
@@ -47,7 +57,7 @@ class TrainConfig:
     # Optimisation.
     epochs: int = 30
     batch_size: int = 64  # global
-    optimizer: str = "adamw"  # adamw | lamb
+    optimizer: str = "adamw"  # adamw | lamb | sgd
     lr: float = 1e-3
     lr_batch_size: int = 0  # 0: lr is used as given
     min_lr: float = 1e-5
@@ -55,6 +65,7 @@ class TrainConfig:
     weight_decay: float = 0.05
     beta_1: float = 0.9
     beta_2: float = 0.999
+    momentum: float = 0.9  # sgd
     clip_norm: float | None = 1.0
     use_ema: bool = False
     ema_momentum: float = 0.9999
@@ -63,12 +74,13 @@ class TrainConfig:
     # Run.
     seed: int = 0
     deterministic: bool = False
-    strategy: str = "auto"
+    strategy: str = "auto"  # auto | one | mirrored | multiworker | tpu (training.distribute)
     checkpoint_every: int = 100  # steps
     keep_checkpoints: int = 2
     eval_batch_size: int = 256
     eval_every: int = 1  # epochs between held-out evaluations (the last epoch is always evaluated)
     export: str = "all"  # export modes after training ("none" to skip)
+    export_options: dict = dataclasses.field(default_factory=dict)  # ExportOptions fields: {"qat_epochs": 1}
     verbose: int = 1
 
     def __post_init__(self):
@@ -98,19 +110,24 @@ class TrainConfig:
         for name in POSITIVE_INTS:
             if getattr(self, name) <= 0:
                 bad(name, "a positive integer", getattr(TrainConfig, name))
-        for name, allowed in {"augment": AUGMENTS, "optimizer": OPTIMIZERS, "mixed_precision": MIXED_PRECISION}.items():
+        for name, allowed in {"augment": AUGMENTS, "optimizer": OPTIMIZERS, "mixed_precision": MIXED_PRECISION,
+                              "head": HEADS, "strategy": STRATEGIES}.items():
             if getattr(self, name) not in allowed:
                 bad(name, "one of " + ", ".join(map(json.dumps, allowed)), allowed[-1])
-        for name in ("label_smoothing", "drop_path_rate", "beta_1", "beta_2", "ema_momentum"):
+        for name in ("label_smoothing", "drop_path_rate", "beta_1", "beta_2", "ema_momentum", "momentum"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 bad(name, "in [0, 1)", getattr(TrainConfig, name))
         for name in ("lr", "clip_norm"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 bad(name, "positive" + (" (or null: no clipping)" if name == "clip_norm" else ""),
                     getattr(TrainConfig, name))
-        for name in ("mixup", "cutmix", "jitter", "weight_decay", "min_lr", "warmup_epochs", "lr_batch_size"):
+        for name in ("mixup", "cutmix", "jitter", "weight_decay", "min_lr", "warmup_epochs", "lr_batch_size",
+                     "freeze_blocks"):
             if getattr(self, name) < 0:
                 bad(name, "non-negative", 0)
+        if self.layer_decay is not None and not 0.0 < self.layer_decay <= 1.0:
+            bad("layer_decay", "in (0, 1] or null", 0.75)
+        self._check_finetuning()
         if self.rand_augment is not None:
             if len(self.rand_augment) != 2 or not all(
                     isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in self.rand_augment):
@@ -119,6 +136,18 @@ class TrainConfig:
                 raise UsageError(f"`rand_augment` applies to natural-image augmentation only, but this run uses "
                                  f"{self.augmentation!r} augmentation. Drop --set rand_augment, or pass "
                                  "--set augment=natural.")
+
+    def _check_finetuning(self) -> None:
+        """Options that only mean something when starting from `weights`, and options that exclude each other."""
+        given = [f"{name}={json.dumps(getattr(self, name))}" for name, default in
+                 (("head", "auto"), ("linear_probe", False), ("freeze_blocks", 0), ("layer_decay", None))
+                 if getattr(self, name) != default]
+        if given and self.weights is None:
+            raise UsageError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to fine-tuning only. Pass "
+                             "--weights PRESET|PATH|URL, or drop them.")
+        if self.linear_probe and self.freeze_blocks:
+            raise UsageError("linear_probe freezes every block already. Pass either --set linear_probe=true or "
+                             "--set freeze_blocks=K.")
 
     @property
     def augmentation(self) -> str:
@@ -139,32 +168,10 @@ class TrainConfig:
         return {k: v for k, v in json.loads(self.to_json()).items() if k not in RUNTIME_FIELDS}
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
+    def from_dict(cls, values: dict) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise UsageError(f"Unknown config key(s) {unknown}. Known keys: {', '.join(sorted(known))}.")
         return cls(**values)
 
-
-def parse_value(text: str):
-    """A `--set key=value` value: JSON when it parses (numbers, true, null, lists), else the string."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def apply_overrides(values: dict, assignments: list[str]) -> dict:
-    """Apply `key=value` strings; `model.<arg>=v` goes into `model_overrides`."""
-    values = {**values, "model_overrides": dict(values.get("model_overrides", {}))}
-    for item in assignments:
-        if "=" not in item:
-            raise UsageError(f"--set expects key=value, got {item!r} "
-                             "(e.g. --set epochs=10 or --set model.num_blocks=4).")
-        key, text = item.split("=", 1)
-        if key.startswith("model."):
-            values["model_overrides"][key[len("model."):]] = parse_value(text)
-        else:
-            values[key] = parse_value(text)
-    return values

@@ -11,9 +11,8 @@ import os
 
 import tensorflow as tf
 
-from training.config import UsageError
+from training.config import STRATEGIES, UsageError
 
-STRATEGIES = ("auto", "one", "mirrored", "multiworker", "tpu")
 TF_CONFIG_FORM = ('TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
                   '"task": {"type": "worker", "index": 0}}\'')
 

@@ -4,22 +4,34 @@ Used by `keras-mlp-train`; with no arguments it is the README's first command (s
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import time
 
+import keras
+
+from export.datasets import load_splits
+from export.errors import ExportError
+from export.options import ExportOptions
+from export.pipeline import export_model
 from keras_mlp.io import write_atomic
 from training import workdir
 from training.config import TrainConfig, UsageError
 from training.trainer import Trainer
+
+# What `config.export_options` may set: the `ExportOptions` fields but those the main job sets itself (the modes
+# from `config.export`, progress from `config.verbose`, the model's own preprocessing and class names).
+EXPORT_OPTIONS = tuple(sorted({f.name for f in dataclasses.fields(ExportOptions)}
+                              - {"modes", "progress", "preprocessing", "class_names"}))
 
 
 def run(config: TrainConfig, work_dir: str, *, resume: bool = False, overwrite: bool = False) -> dict:
     """Train `config` in `work_dir`, then export (chief only, unless `config.export == "none"`); the report."""
     start = time.perf_counter()
     if config.export != "none":
-        _check_modes(config.export)
+        export_options(config)
     trainer = Trainer(config, work_dir, resume=resume, overwrite=overwrite)
     exported_weights = _previous_weights(work_dir)
     results = trainer.run()
@@ -73,32 +85,27 @@ def _timing(results: dict) -> str:
     return f"training {trained:.1f} s ({speed}); {wall}"
 
 
-def _check_modes(modes: str) -> None:
-    from export import ExportError
-    from export.modes import resolve_modes
-
+def export_options(config: TrainConfig) -> ExportOptions:
+    """The export's `ExportOptions` from `config.export` and `config.export_options`, checked (names and values)
+    before anything is trained, else `UsageError`."""
+    unknown = sorted(set(config.export_options) - set(EXPORT_OPTIONS))
+    if unknown:
+        raise UsageError(f"Unknown export option(s) {unknown} in `export_options`. Known: {', '.join(EXPORT_OPTIONS)}; "
+                         "e.g. --set export_options='{\"qat_epochs\":1}'.")
     try:
-        resolve_modes(modes)
+        return ExportOptions(modes=config.export, progress=bool(config.verbose), **config.export_options)
     except ExportError as err:
         raise UsageError(str(err)) from err
 
 
 def export(trainer: Trainer, out_dir: str) -> dict:
     """Export the saved `model.keras` in `config.export` modes, gated on the held-out split; a summary."""
-    import keras
-
-    from export import ExportError
-    from export.datasets import load_splits
-    from export.options import ExportOptions
-    from export.pipeline import export_model
-
     config = trainer.config
     model = keras.saving.load_model(os.path.join(trainer.work_dir, workdir.MODEL))
     pre = model.preprocessing
     try:
         train, test, _ = load_splits(config.dataset, pre, model.image_size, data_dir=config.data_dir)
-        summary = export_model(model, out_dir, ExportOptions(modes=config.export, progress=bool(config.verbose)),
-                               train_data=train, eval_data=test)
+        summary = export_model(model, out_dir, export_options(config), train_data=train, eval_data=test)
     except ExportError as err:
         raise UsageError(f"Export failed: {err}") from err
     return {"passed": summary["passed"], "float_top1": summary["float_accuracy"], "files": summary["files"],

@@ -22,10 +22,10 @@ import numpy as np
 import tensorflow as tf
 
 import keras_mlp
-from keras_mlp.io import atomic_path, write_atomic
 from keras_mlp import data as data_lib
 from keras_mlp.data.augment import Augmenter
-from training import workdir
+from keras_mlp.io import atomic_path, write_atomic
+from training import finetune, workdir
 from training.config import TrainConfig, UsageError
 from training.distribute import is_chief, make_strategy, task
 from training.optim import make_optimizer
@@ -132,8 +132,10 @@ class Trainer:
         self.steps_per_epoch = self.info.num_train // config.batch_size
         self.total_steps = config.epochs * self.steps_per_epoch
         with self.strategy.scope():
-            self.model = build_model(config, self.info.num_classes, list(self.info.class_names))
-            self.optimizer = make_optimizer(config, self.steps_per_epoch)
+            self.model = self._build_model(continuing)
+            finetune.freeze(self.model, linear_probe=config.linear_probe, freeze_blocks=config.freeze_blocks)
+            scales = finetune.layer_scales(self.model, config.layer_decay) if config.layer_decay else None
+            self.optimizer = make_optimizer(config, self.steps_per_epoch, scales)
             self.optimizer.build(self.model.trainable_variables)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")
@@ -141,18 +143,38 @@ class Trainer:
         # the uninterrupted one. Optional on restore (checkpoints written before it lack it: count 0).
         self.epoch_sums = tf.Variable([0.0, 0.0, 0.0], dtype=tf.float64, trainable=False, name="epoch_sums")
         core = dict(model=self.model, optimizer=self.optimizer, step=self.step, train_seconds=self.seconds)
-        self.checkpoint = tf.train.Checkpoint(**core, epoch_sums=self.epoch_sums)
+        # The drop-path (Dropout) seed-generator states: `Checkpoint(model=...)` does not track them, and a resumed
+        # run must draw the masks an uninterrupted one would. Optional on restore, like `epoch_sums`.
+        seeds = {f"seed_{i}": v.value for i, v in enumerate(self.model.non_trainable_variables)
+                 if v.path.endswith("seed_generator_state")}
+        optional = dict(epoch_sums=self.epoch_sums, **seeds)
+        self.checkpoint = tf.train.Checkpoint(**core, **optional)
         ckpt_dir = os.path.join(work_dir, "checkpoints")
         self.reader = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=config.keep_checkpoints)
         self.scratch = None if self.chief else os.path.join(work_dir, f".worker-{task()[1]}")
         self.writer = self.reader if self.chief else tf.train.CheckpointManager(
             self.checkpoint, os.path.join(self.scratch, "checkpoints"), max_to_keep=1)
         workdir.prepare_work_dir(work_dir, config, overwrite=overwrite and not continuing, chief=self.chief)
+        if config.weights and self.chief:
+            finetune.save_architecture(self.model, work_dir)
         self.start_step = workdir.restore(tf.train.Checkpoint(**core), self.reader,
-                                          optional=tf.train.Checkpoint(epoch_sums=self.epoch_sums)) if continuing else 0
+                                          optional=tf.train.Checkpoint(**optional)) if continuing else 0
         self._train_step = self._make_train_step()
         self._predict = tf.function(lambda x: tf.cast(self.model(x, training=False), tf.float32),
                                     reduce_retracing=True)
+
+    def _build_model(self, continuing: bool) -> keras.Model:
+        """From scratch, from `config.weights`, or, when continuing a fine-tuning run that has a checkpoint, from
+        its saved architecture: the checkpoint then restores the run's progress, never the weights it started
+        from (which are not read again)."""
+        config, names = self.config, list(self.info.class_names)
+        if not config.weights:
+            return build_model(config, self.info.num_classes, names)
+        if continuing and tf.train.latest_checkpoint(os.path.join(self.work_dir, "checkpoints")):
+            saved = finetune.load_architecture(self.work_dir)
+            if saved is not None:
+                return saved
+        return finetune.build_pretrained(config, names)
 
     # === Data ===
     def _train_data(self, epoch: int, skip_steps: int, num_epochs: int):
@@ -303,7 +325,7 @@ class Trainer:
             self.optimizer.finalize_variable_values(self.model.trainable_variables)
         metrics = evaluate(self.model, self.test_data(), self._predict)
         results = {
-            "model": config.model, "dataset": self.info.name, "test_top1": metrics["top1"],
+            "model": config.model, "weights": config.weights, "dataset": self.info.name, "test_top1": metrics["top1"],
             "test_top5": metrics["top5"], "test_loss": metrics["loss"], "test_examples": metrics["examples"],
             "epochs": config.epochs, "steps": self.total_steps, "global_batch_size": config.batch_size,
             "train_seconds": float(self.seconds.numpy()),  # training steps of every run of this work dir

@@ -5,11 +5,13 @@
     work_dir/logs/            TensorBoard (tf.summary) scalars
     work_dir/history.csv      one row per epoch
     work_dir/model.keras      the final model;  work_dir/results.json  held-out metrics and timings
+    work_dir/architecture.json  a fine-tuned model's Keras config (training.finetune), rebuilt when resuming
 Files are written atomically (temporary file + os.replace).
 """
 from __future__ import annotations
 
 import csv
+import dataclasses
 import glob
 import io
 import json
@@ -20,7 +22,8 @@ from keras_mlp.io import write_atomic
 from training.config import TrainConfig, UsageError
 
 CONFIG, HISTORY, RESULTS, MODEL = "config.json", "history.csv", "results.json", "model.keras"
-OUTPUTS = (CONFIG, HISTORY, RESULTS, MODEL, "checkpoints", "logs", "export")
+ARCHITECTURE = "architecture.json"
+OUTPUTS = (CONFIG, HISTORY, RESULTS, MODEL, ARCHITECTURE, "checkpoints", "logs", "export")
 
 
 class CorruptCheckpointError(UsageError):
@@ -32,7 +35,8 @@ def check_work_dir(work_dir: str, config: TrainConfig, *, resume: bool = False, 
 
     The same config (runtime fields aside) continues; a different one is refused unless `resume`
     (continue with the new config, e.g. more epochs) or `overwrite` (start again). A folder with other
-    files that is not a work directory is refused.
+    files that is not a work directory (no config.json of ours) is refused, with `overwrite` too: it only
+    ever clears the outputs of a run.
     """
     if resume and overwrite:
         raise UsageError("Pass either --resume or --overwrite, not both.")
@@ -41,15 +45,16 @@ def check_work_dir(work_dir: str, config: TrainConfig, *, resume: bool = False, 
     path = os.path.join(work_dir, CONFIG)
     if not os.path.exists(path):
         stray = [f for f in os.listdir(work_dir) if not f.startswith(".")] if os.path.isdir(work_dir) else []
-        if stray and not overwrite:
-            raise UsageError(f"Work directory {work_dir!r} is not empty and holds no {CONFIG} (found "
-                             f"{', '.join(sorted(stray)[:5])}). Pass an empty or new --work-dir.")
+        if stray:
+            raise UsageError(f"{work_dir!r} is not a keras-mlp-train work directory: it is not empty and holds no "
+                             f"{CONFIG} (found {', '.join(sorted(stray)[:5])}); nothing was deleted. Pass an empty "
+                             "or new --work-dir.")
         return False
+    saved = _read_config(path)
     if overwrite:
         return False
     try:
-        with open(path) as f:
-            saved = TrainConfig.from_dict(json.load(f)).identity()
+        saved = TrainConfig.from_dict(saved).identity()
     except (ValueError, TypeError) as err:
         raise UsageError(f"{path} is not a valid config ({err}). Pass --overwrite to start again.") from err
     current = config.identity()
@@ -61,12 +66,30 @@ def check_work_dir(work_dir: str, config: TrainConfig, *, resume: bool = False, 
     return True
 
 
+def _read_config(path: str) -> dict:
+    """The JSON object of a work directory's config.json; a `UsageError` when the file is not ours (not a JSON
+    object of `TrainConfig` fields), since then the folder is not a work directory."""
+    known = {field.name for field in dataclasses.fields(TrainConfig)}
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+        ours = isinstance(saved, dict) and saved and set(saved) <= known
+        problem = None if ours else "not a JSON object of TrainConfig fields"
+    except (OSError, ValueError) as err:
+        problem = f"unreadable: {err}"
+    if problem:
+        raise UsageError(f"{os.path.dirname(path) or '.'!r} is not a keras-mlp-train work directory: its {CONFIG} is "
+                         f"not a training config ({problem}); nothing was deleted. Pass an empty or new --work-dir.")
+    return saved
+
+
 def prepare_work_dir(work_dir: str, config: TrainConfig, *, overwrite: bool = False, chief: bool = True) -> None:
-    """Clear our outputs when overwriting, then write config.json (chief only)."""
+    """Clear the outputs of the run before when overwriting (config.json is replaced last, atomically, so the
+    folder stays recognisable as a work directory throughout), then write config.json (chief only)."""
     if not chief:
         return
     if overwrite:
-        for name in OUTPUTS:
+        for name in (n for n in OUTPUTS if n != CONFIG):
             target = os.path.join(work_dir, name)
             if os.path.isdir(target):
                 shutil.rmtree(target)

@@ -8,5 +8,6 @@ from keras_mlp.layers.norm import LayerNorm
 from keras_mlp.layers.regularization import DropPath
 from keras_mlp.layers.stem import PatchEmbed
 
-__all__ = ["Affine", "BLOCKS", "ClassTokenPositionEmbedding", "DropPath", "FFBlock", "GMLPBlock", "LayerNorm", "LayerScale",
-           "MixerBlock", "MlpBlock", "PatchEmbed", "ResMLPBlock", "SelectToken", "SpatialGatingUnit", "TokenMixing"]
+__all__ = ["Affine", "BLOCKS", "ClassTokenPositionEmbedding", "DropPath", "FFBlock", "GMLPBlock", "LayerNorm",
+           "LayerScale", "MixerBlock", "MlpBlock", "PatchEmbed", "ResMLPBlock", "SelectToken", "SpatialGatingUnit",
+           "TokenMixing"]

@@ -5,7 +5,7 @@ training" (arXiv:2105.03404), and CaiT's LayerScale (arXiv:2103.17239).
 """
 from __future__ import annotations
 
-from keras_mlp.backend import keras, serializable, tf
+from keras_mlp.backend import keras, ops, serializable
 
 
 @serializable
@@ -26,7 +26,7 @@ class Affine(keras.layers.Layer):
         self.built = True
 
     def call(self, x):
-        return x * tf.cast(self.alpha, x.dtype) + tf.cast(self.beta, x.dtype)
+        return x * ops.cast(self.alpha, x.dtype) + ops.cast(self.beta, x.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -42,7 +42,7 @@ class LayerScale(keras.layers.Layer):
 
     Example:
     >>> import numpy as np
-    >>> LayerScale(0.1)(np.ones((1, 2, 3), "float32")).numpy()[0, 0]
+    >>> keras.ops.convert_to_numpy(LayerScale(0.1)(np.ones((1, 2, 3), "float32")))[0, 0]
     array([0.1, 0.1, 0.1], dtype=float32)
     """
 
@@ -56,7 +56,7 @@ class LayerScale(keras.layers.Layer):
         self.built = True
 
     def call(self, x):
-        return x * tf.cast(self.gamma, x.dtype)
+        return x * ops.cast(self.gamma, x.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape

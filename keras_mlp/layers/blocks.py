@@ -5,7 +5,7 @@ Every block maps (B, N, C) tokens to (B, N, C) and takes `drop_path_rate`, `laye
 """
 from __future__ import annotations
 
-from keras_mlp.backend import initializer, keras, serializable, tf
+from keras_mlp.backend import initializer, keras, ops, serializable
 from keras_mlp.layers.affine import Affine, LayerScale
 from keras_mlp.layers.gating import SpatialGatingUnit
 from keras_mlp.layers.mlp import MlpBlock, TokenMixing
@@ -157,7 +157,7 @@ class GMLPBlock(_Block):
         self.fc2.build((*input_shape[:-1], hidden // 2))
 
     def call(self, x, training=None):
-        y = self.fc2(self.gate(tf.nn.gelu(self.fc1(self.norm(x)), approximate=False)))
+        y = self.fc2(self.gate(ops.gelu(self.fc1(self.norm(x)), approximate=False)))
         return x + self.drop_path(y, training=training)
 
     def get_config(self):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_mlp.backend import initializer, keras, serializable, tf
+from keras_mlp.backend import initializer, keras, ops, serializable
 
 
 def bilinear_matrix(src: int, dst: int) -> np.ndarray:
@@ -60,12 +60,12 @@ class ClassTokenPositionEmbedding(keras.layers.Layer):
         self.built = True
 
     def call(self, tokens):
-        pos = tf.cast(self.pos_embed, tokens.dtype)
+        pos = ops.cast(self.pos_embed, tokens.dtype)
         if self._resample is not None:
-            grid = tf.matmul(tf.constant(self._resample, dtype=tokens.dtype), pos[0, 1:])
-            pos = tf.concat([pos[:, :1], grid[None]], axis=1)
-        cls = tf.tile(tf.cast(self.cls_token, tokens.dtype), [tf.shape(tokens)[0], 1, 1])
-        return tf.concat([cls, tokens], axis=1) + pos
+            grid = ops.matmul(ops.convert_to_tensor(self._resample, tokens.dtype), pos[0, 1:])
+            pos = ops.concatenate([pos[:, :1], grid[None]], 1)
+        cls = ops.tile(ops.cast(self.cls_token, tokens.dtype), [ops.shape(tokens)[0], 1, 1])
+        return ops.concatenate([cls, tokens], 1) + pos
 
     def compute_output_shape(self, input_shape):
         n = None if input_shape[1] is None else input_shape[1] + 1
@@ -84,7 +84,7 @@ class SelectToken(keras.layers.Layer):
 
     Example:
     >>> import numpy as np
-    >>> SelectToken()(np.arange(12, dtype="float32").reshape(1, 3, 4)).numpy()
+    >>> keras.ops.convert_to_numpy(SelectToken()(np.arange(12, dtype="float32").reshape(1, 3, 4)))
     array([[0., 1., 2., 3.]], dtype=float32)
     """
 

@@ -4,7 +4,7 @@ Reference: Liu et al. 2021, "Pay Attention to MLPs" (arXiv:2105.08050), timm `Sp
 """
 from __future__ import annotations
 
-from keras_mlp.backend import keras, serializable, tf
+from keras_mlp.backend import keras, ops, serializable
 from keras_mlp.layers.mlp import TokenMixing
 from keras_mlp.layers.norm import LayerNorm
 
@@ -41,7 +41,7 @@ class SpatialGatingUnit(keras.layers.Layer):
         self.built = True
 
     def call(self, x):
-        u, v = tf.split(x, 2, axis=-1)
+        u, v = ops.split(x, 2, -1)
         return u * self.proj(self.norm(v))
 
     def compute_output_shape(self, input_shape):

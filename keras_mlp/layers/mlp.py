@@ -6,7 +6,7 @@ vit_jax/models_mixer.py), timm `Mlp`.
 """
 from __future__ import annotations
 
-from keras_mlp.backend import initializer, keras, serializable, tf
+from keras_mlp.backend import initializer, keras, ops, serializable
 from keras_mlp.layers.norm import LayerNorm
 
 
@@ -46,7 +46,7 @@ class MlpBlock(keras.layers.Layer):
         self.built = True
 
     def call(self, x, training=None):
-        x = tf.nn.gelu(self.fc1(x), approximate=self.approximate_gelu)
+        x = ops.gelu(self.fc1(x), approximate=self.approximate_gelu)
         x = self.drop(x, training=training)
         return self.drop(self.fc2(x), training=training)
 
@@ -111,11 +111,11 @@ class TokenMixing(keras.layers.Layer):
         self.built = True
 
     def call(self, x, training=None):
-        x = tf.transpose(x, [0, 2, 1])
+        x = ops.transpose(x, (0, 2, 1))
         if self.norm:
             x = self.norm_layer(x)
         x = self.mix(x) if self.hidden_dim is None else self.mix(x, training=training)
-        return tf.transpose(x, [0, 2, 1])
+        return ops.transpose(x, (0, 2, 1))
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -7,7 +7,7 @@ quantisable, in float32, int8, int16x8 and QAT alike.
 """
 from __future__ import annotations
 
-from keras_mlp.backend import keras, serializable, tf
+from keras_mlp.backend import keras, ops, serializable
 
 
 @serializable
@@ -18,19 +18,19 @@ class LayerNorm(keras.layers.LayerNormalization):
 
     Example:
     >>> import numpy as np
-    >>> LayerNorm(epsilon=1e-6)(np.array([[1.0, 2.0, 3.0]], "float32")).numpy().round(4)
+    >>> keras.ops.convert_to_numpy(LayerNorm(epsilon=1e-6)(np.array([[1.0, 2.0, 3.0]], "float32"))).round(4)
     array([[-1.2247,  0.    ,  1.2247]], dtype=float32)
     """
 
     def call(self, inputs):
-        dtype = inputs.dtype
-        x = tf.cast(inputs, tf.float32) if dtype in (tf.float16, tf.bfloat16) else inputs
-        axes = [a % x.shape.rank for a in (self.axis if isinstance(self.axis, (list, tuple)) else [self.axis])]
-        param_shape = [x.shape[a] if a in axes else 1 for a in range(x.shape.rank)]
-        centred = x - tf.reduce_mean(x, axis=axes, keepdims=True)
-        y = centred * tf.math.rsqrt(tf.reduce_mean(centred * centred, axis=axes, keepdims=True) + self.epsilon)
+        x = ops.cast(inputs, self.dtype)  # the variable dtype: float32 under mixed precision
+        rank = len(x.shape)
+        axes = tuple(a % rank for a in (self.axis if isinstance(self.axis, (list, tuple)) else [self.axis]))
+        param_shape = [x.shape[a] if a in axes else 1 for a in range(rank)]
+        centred = x - ops.mean(x, axes, True)
+        y = centred * ops.rsqrt(ops.mean(centred * centred, axes, True) + self.epsilon)
         if self.scale:
-            y = y * tf.reshape(tf.cast(self.gamma, y.dtype), param_shape)
+            y = y * ops.reshape(ops.cast(self.gamma, y.dtype), param_shape)
         if self.center:
-            y = y + tf.reshape(tf.cast(self.beta, y.dtype), param_shape)
-        return tf.cast(y, dtype)
+            y = y + ops.reshape(ops.cast(self.beta, y.dtype), param_shape)
+        return ops.cast(y, inputs.dtype)

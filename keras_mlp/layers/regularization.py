@@ -18,10 +18,10 @@ class DropPath(keras.layers.Dropout):
 
     Example (each sample's branch is all kept, scaled by 2, or all dropped):
     >>> import numpy as np
-    >>> y = DropPath(0.5, seed=1)(np.ones((8, 3, 4), "float32"), training=True).numpy()
+    >>> y = keras.ops.convert_to_numpy(DropPath(0.5, seed=1)(np.ones((8, 3, 4), "float32"), training=True))
     >>> bool((y == y[:, :1, :1]).all()), sorted(np.unique(y).tolist())
     (True, [0.0, 2.0])
-    >>> float(DropPath(0.5)(np.ones((2, 3), "float32")).numpy().min())  # inference: identity
+    >>> float(keras.ops.min(DropPath(0.5)(np.ones((2, 3), "float32"))))  # inference: identity
     1.0
     """
 

@@ -8,7 +8,7 @@ A `Conv2D` with kernel = stride = patch is that embedding (and lowers to the bui
 """
 from __future__ import annotations
 
-from keras_mlp.backend import initializer, keras, serializable, tf
+from keras_mlp.backend import initializer, keras, ops, serializable
 
 
 @serializable
@@ -41,7 +41,7 @@ class PatchEmbed(keras.layers.Layer):
 
     def call(self, images):
         x = self.proj(images)
-        return tf.reshape(x, [-1, x.shape[1] * x.shape[2], self.hidden_dim])
+        return ops.reshape(x, (-1, x.shape[1] * x.shape[2], self.hidden_dim))
 
     def compute_output_shape(self, input_shape):
         grid = [None if s is None else s // self.patch_size for s in input_shape[1:3]]

@@ -19,6 +19,6 @@ def timm_spec(num_blocks: int) -> Spec:
 
 
 LAYOUTS = (
-    Layout("timm gMLP", "gmlp", "blocks.0.mlp_channels.gate.proj.weight", r"blocks\.(\d+)\.",
+    Layout("timm gMLP", "timm", "gmlp", "blocks.0.mlp_channels.gate.proj.weight", r"blocks\.(\d+)\.",
            ("head.weight", "head.bias"), 0, ("blocks.0.mlp_channels.gate.proj.weight", 1, 0), timm_spec),
 )

@@ -1,41 +1,71 @@
-"""Checkpoint key maps: how a published layout's keys and array layouts become this zoo's Keras weights.
+"""Checkpoint key maps, written once and used both ways: a published layout's keys and array layouts to this zoo's
+Keras weights (loading) and back (`keras_mlp.save_checkpoint`).
 
 A `Layout` names one published key layout of one family (timm, the official Flax `.npz`, deit, ...). Its
 `spec(num_blocks)` maps every Keras weight path (`model.weights[i].path`, e.g. `MixerBlock_0/norm1/gamma`) to the
-source keys it is made from and the function that makes it. PyTorch `Linear` weights are (out, in) and Keras
+source keys it is made from and the `Convert` between the two. PyTorch `Linear` weights are (out, in) and Keras
 `Dense` kernels (in, out); PyTorch `Conv2d` weights are (out, in, kh, kw) and Keras `Conv2D` kernels
-(kh, kw, in, out). The loader (`keras_mlp.checkpoints`) checks the map against both sides before assigning.
+(kh, kw, in, out). The loader (`keras_mlp.weights.loading`) checks the map against both sides before assigning.
 """
 from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
-Spec = dict[str, tuple[tuple[str, ...], Callable[..., np.ndarray]]]
+
+@dataclasses.dataclass(frozen=True)
+class Convert:
+    """One weight conversion, both ways. Calling it loads.
+
+    Attributes:
+        load: callable. `load(*stored) -> value`: the stored arrays (in the spec's key order) to the Keras value.
+        save: callable. `save(value, grid) -> stored arrays`, its inverse; `grid` is the patch grid the model's
+            position embedding is stored on (only the feed-forward-only ViT's split uses it).
+    """
+
+    load: Callable[..., np.ndarray]
+    save: Callable[[np.ndarray, tuple[int, int]], tuple[np.ndarray, ...]]
+
+    def __call__(self, *stored: np.ndarray) -> np.ndarray:
+        return self.load(*stored)
 
 
-def same(x: np.ndarray) -> np.ndarray:
-    return x
+Spec = dict[str, tuple[tuple[str, ...], Convert]]
 
 
-def flat(x: np.ndarray) -> np.ndarray:
-    """timm's Affine stores α, β as (1, 1, C); Keras as (C,)."""
-    return x.reshape(-1)
+def one(load: Callable[[np.ndarray], np.ndarray], inverse: Callable[[np.ndarray], np.ndarray]) -> Convert:
+    """A conversion of one stored array into one Keras value."""
+    return Convert(load, lambda value, grid: (inverse(value),))
+
+
+same = one(lambda x: x, lambda x: x)
+transpose = one(np.transpose, np.transpose)  # (out, in) <-> (in, out): its own inverse
+
+
+def flat(stored: tuple[int, ...]) -> Convert:
+    """Keras keeps α, β as (C,); timm's Affine stores them as (1, 1, C), deit's as (C,)."""
+    return one(lambda x: x.reshape(-1), lambda x: x.reshape(stored))
+
+
+def permute(axes: tuple[int, ...]) -> Convert:
+    """Axes reordered on load, by the inverse permutation on save."""
+    inverse = tuple(int(i) for i in np.argsort(axes))
+    return one(lambda x: np.transpose(x, axes), lambda x: np.transpose(x, inverse))
 
 
 def torch_linear(dst: str, src: str) -> Spec:
-    return {f"{dst}/kernel": ((f"{src}.weight",), np.transpose), f"{dst}/bias": ((f"{src}.bias",), same)}
+    return {f"{dst}/kernel": ((f"{src}.weight",), transpose), f"{dst}/bias": ((f"{src}.bias",), same)}
 
 
 def torch_norm(dst: str, src: str) -> Spec:
     return {f"{dst}/gamma": ((f"{src}.weight",), same), f"{dst}/beta": ((f"{src}.bias",), same)}
 
 
-def torch_affine(dst: str, src: str) -> Spec:
-    return {f"{dst}/alpha": ((f"{src}.alpha",), flat), f"{dst}/beta": ((f"{src}.beta",), flat)}
+def torch_affine(dst: str, src: str, stored: tuple[int, ...]) -> Spec:
+    return {f"{dst}/alpha": ((f"{src}.alpha",), flat(stored)), f"{dst}/beta": ((f"{src}.beta",), flat(stored))}
 
 
 def torch_mlp(dst: str, src: str) -> Spec:
@@ -43,8 +73,7 @@ def torch_mlp(dst: str, src: str) -> Spec:
 
 
 def torch_conv(dst: str, src: str) -> Spec:
-    return {f"{dst}/kernel": ((f"{src}.weight",), lambda w: np.transpose(w, (2, 3, 1, 0))),
-            f"{dst}/bias": ((f"{src}.bias",), same)}
+    return {f"{dst}/kernel": ((f"{src}.weight",), permute((2, 3, 1, 0))), f"{dst}/bias": ((f"{src}.bias",), same)}
 
 
 def flax_dense(dst: str, src: str) -> Spec:
@@ -61,6 +90,7 @@ class Layout:
 
     Attributes:
         name: str. Where the layout comes from (shown in messages).
+        tag: str. Its short name in `keras_mlp.save_checkpoint(..., layout=tag)` ("timm", "flax", "deit", ...).
         block: str. The family's block name (`MLPTrunk.block`: "mixer", "resmlp", "gmlp", "ff").
         marker: str. A key only this layout has; it identifies the layout.
         block_pattern: str. Regex with one group, the block index, to count blocks.
@@ -71,9 +101,11 @@ class Layout:
         pos_grid: callable or None. `pos_grid(state) -> (h, w)`, the grid the position embedding is stored on.
         build_args: ((str, value), ...). Constructor arguments the weights were trained with (e.g. timm's exact
             GELU for Mixer), used by `create_model(weights=...)` unless overridden.
+        suffix: str. The file type `save_checkpoint` writes it as (".npz" for Flax, else ".safetensors").
     """
 
     name: str
+    tag: str
     block: str
     marker: str
     block_pattern: str
@@ -83,6 +115,7 @@ class Layout:
     spec: Callable[[int], Spec]
     pos_grid: Callable[[dict], tuple[int, int]] | None = None
     build_args: tuple = ()
+    suffix: str = ".safetensors"
 
     def matches(self, state: dict) -> bool:
         return self.marker in state

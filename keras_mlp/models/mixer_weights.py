@@ -5,8 +5,17 @@ mlp_channels}`, `norm`, `head`). Official weights use tanh GELU (`approximate_ge
 """
 from __future__ import annotations
 
-from keras_mlp.models.keymap import (Layout, Spec, flax_dense, flax_norm, same, torch_conv, torch_linear, torch_mlp,
-                                     torch_norm)
+from keras_mlp.models.keymap import (
+    Layout,
+    Spec,
+    flax_dense,
+    flax_norm,
+    same,
+    torch_conv,
+    torch_linear,
+    torch_mlp,
+    torch_norm,
+)
 
 
 def flax_spec(num_blocks: int) -> Spec:
@@ -31,10 +40,11 @@ def timm_spec(num_blocks: int) -> Spec:
 
 
 LAYOUTS = (
-    Layout("official Flax .npz (vit_jax)", "mixer", "MixerBlock_0/token_mixing/Dense_0/kernel",
+    Layout("official Flax .npz (vit_jax)", "flax", "mixer", "MixerBlock_0/token_mixing/Dense_0/kernel",
            r"MixerBlock_(\d+)/", ("head/kernel", "head/bias"), 1,
-           ("MixerBlock_0/token_mixing/Dense_0/kernel", 0, 0), flax_spec, build_args=(("approximate_gelu", True),)),
-    Layout("timm MlpMixer", "mixer", "blocks.0.mlp_tokens.fc1.weight", r"blocks\.(\d+)\.",
+           ("MixerBlock_0/token_mixing/Dense_0/kernel", 0, 0), flax_spec, build_args=(("approximate_gelu", True),),
+           suffix=".npz"),
+    Layout("timm MlpMixer", "timm", "mixer", "blocks.0.mlp_tokens.fc1.weight", r"blocks\.(\d+)\.",
            ("head.weight", "head.bias"), 0, ("blocks.0.mlp_tokens.fc1.weight", 1, 0), timm_spec,
            build_args=(("approximate_gelu", False),)),
 )

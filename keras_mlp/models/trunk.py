@@ -114,9 +114,8 @@ class MLPTrunk(keras.Model):
         hidden_dim = _positive_int("hidden_dim", hidden_dim)
         shape = resolve_input_shape(image_size, input_shape, patch_size)
         for key, value in block_config.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                if value <= 0:
-                    raise ValueError(f"`{key}` must be positive, got {value!r}.")
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
+                raise ValueError(f"`{key}` must be positive, got {value!r}.")
         if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 0:
             raise ValueError(f"`num_classes` must be a non-negative integer, got {num_classes!r}.")
         if include_top and num_classes == 0:

@@ -3,18 +3,19 @@
 `load_checkpoint(model, path_or_state)` fails with the full list of what differs (missing keys, unexpected keys,
 shape mismatches) before a single weight is assigned — never a silent partial load. `build_with_weights` is
 `create_model(name, weights=...)`: it reads the class count, patch grid and position grid off the checkpoint,
-builds the model to fit, gives it a fresh head when another class count is asked for, and resizes it when
-another image size is asked for (`keras_mlp.resize`).
+builds the model to fit (at the checkpoint's own image size), gives it a fresh head when another class count is
+asked for, and resizes it when another image size is asked for (`keras_mlp.resize`).
 """
 from __future__ import annotations
 
 import logging
 import math
 import os
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from keras_mlp.backend import LEGACY, keras
 from keras_mlp.models import FAMILIES
 from keras_mlp.models.keymap import Layout
 from keras_mlp.weights.readers import CheckpointError, read_checkpoint
@@ -32,8 +33,28 @@ def _short(items, limit: int = 12) -> str:
 
 
 def named_weights(model) -> dict:
-    """`{path: variable}` with the Keras 3 weight paths the key maps use (`MixerBlock_0/norm1/gamma`)."""
-    return {variable.path: variable for variable in model.weights}
+    """`{path: variable}` with the Keras 3 weight paths the key maps use (`MixerBlock_0/norm1/gamma`).
+
+    tf_keras variables (the QAT build) have no `path` and drop the sublayer scopes from their names, so there the
+    path is rebuilt from the layer tree (`tf.Module.submodules`, public in both builds)."""
+    if not LEGACY:
+        return {variable.path: variable for variable in model.weights}
+    out: dict = {}
+
+    def walk(layer, prefix: str) -> None:
+        subs = [m for m in layer.submodules if isinstance(m, keras.layers.Layer)]
+        nested = {id(n) for m in subs for n in m.submodules}
+        children = [m for m in subs if id(m) not in nested]
+        owned = {id(w) for child in children for w in child.weights}
+        for w in layer.weights:
+            if id(w) not in owned:
+                out[prefix + w.name.split("/")[-1].split(":")[0]] = w
+        for child in children:
+            walk(child, f"{prefix}{child.name}/")
+
+    for layer in model.layers:
+        walk(layer, f"{layer.name}/")
+    return out
 
 
 def find_layout(state: Mapping[str, np.ndarray], source: str = "the checkpoint") -> Layout:
@@ -107,13 +128,16 @@ def load_checkpoint(model, source, *, skip_head: bool = False) -> Layout:
     return layout
 
 
-def native_grid(layout: Layout, state: Mapping) -> tuple[int, int]:
-    """The square patch grid the checkpoint was trained on, from its token count."""
+def native_grid(layout: Layout, state: Mapping, asked: tuple[int, int] | None = None) -> tuple[int, int]:
+    """The patch grid the checkpoint was trained on, from its token count: the `asked` grid when it has that many
+    tokens (a non-square grid can only be told so), else the square one."""
     tokens = layout.num_tokens(state)
+    if asked is not None and asked[0] * asked[1] == tokens:
+        return tuple(asked)
     side = math.isqrt(tokens)
     if side * side != tokens:
-        raise CheckpointError(f"The checkpoint has {tokens} patch tokens, not a square grid; build the model with "
-                              "input_shape set to its grid times the patch size and use load_checkpoint.")
+        raise CheckpointError(f"The checkpoint has {tokens} patch tokens, not a square grid: pass the image size it "
+                              "was trained on (image_size=(height, width), its grid times the patch size).")
     return side, side
 
 
@@ -124,16 +148,19 @@ def build_with_weights(build: Callable[..., object], kwargs: dict, overrides: di
     """
     state, where = _as_state(source)
     layout = find_layout(state, where)
-    grid = native_grid(layout, state)
     kwargs = dict(kwargs)
     patch = kwargs["patch_size"]
+    asked = overrides.get("input_shape") or overrides.get("image_size")
+    if isinstance(asked, (int, np.integer)):
+        asked = (asked, asked)
+    grid = native_grid(layout, state, None if asked is None else (asked[0] // patch, asked[1] // patch))
     if "input_shape" in overrides and overrides["input_shape"] is not None:
         target = tuple(overrides["input_shape"][:2])
         kwargs["input_shape"] = (grid[0] * patch, grid[1] * patch, overrides["input_shape"][2])
     else:
-        size = kwargs.get("image_size", 224)
-        target = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
         kwargs["image_size"] = (grid[0] * patch, grid[1] * patch)
+        size = overrides.get("image_size") or kwargs["image_size"]  # the checkpoint's own size unless asked
+        target = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
     classes = layout.num_classes(state)
     fresh_head = None  # logged once the model has built (bad arguments fail first)
     if kwargs.get("include_top", True) and classes is None:

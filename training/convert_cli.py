@@ -10,8 +10,9 @@ nothing is written then.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+
+from training.overrides import parse_overrides
 
 EXIT_BAD_INPUT = 2
 
@@ -29,15 +30,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def overrides_from(args) -> dict:
-    overrides = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"Bad --set {item!r}: use KEY=VALUE, e.g. --set num_blocks=2.")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
+    overrides = dict(parse_overrides(args.set))
     if args.image_size is not None:
         overrides["image_size"] = args.image_size
     if args.num_classes is not None:
