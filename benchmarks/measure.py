@@ -1,4 +1,6 @@
-"""Measuring primitives: robust timing, the machine's matmul peak, model FLOPs, peak memory of a subprocess."""
+"""Measuring primitives: robust timing (`export.timing.timed`), the machine's matmul peak, model FLOPs, peak memory
+of a subprocess. NumPy-only at import (TensorFlow loads inside the functions that need it), so the peer scripts
+import it beside torch."""
 from __future__ import annotations
 
 import json
@@ -7,25 +9,13 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 
 import numpy as np
 
+from export.timing import timed
 
-def timed(fn: Callable[[], object], runs: int = 20, warmup: int = 3, min_warmup_s: float = 0.3) -> dict:
-    """Median / min / max milliseconds of `fn()` after a warm-up of `warmup` calls and at least `min_warmup_s`."""
-    start = time.perf_counter()
-    done = 0
-    while done < warmup or time.perf_counter() - start < min_warmup_s:
-        fn()
-        done += 1
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return {"median_ms": float(np.median(times)), "min_ms": float(np.min(times)), "max_ms": float(np.max(times)),
-            "runs": runs}
+THREADS = (1, 2)
+WARMUP = {"warmup": 3, "min_warmup_s": 0.3}  # every timed figure's warm-up: 3 calls and at least 0.3 s
 
 
 def machine() -> dict:
@@ -46,40 +36,26 @@ def machine() -> dict:
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
+def numpy_peak(n: int = 2048, runs: int = 5) -> dict:
+    """float32 GFLOP/s of an n×n NumPy matmul with 1 and 2 BLAS threads."""
+    from threadpoolctl import threadpool_limits
+
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    out = {}
+    for threads in THREADS:
+        with threadpool_limits(threads):
+            out[f"{threads}t"] = 2.0 * n ** 3 / timed(lambda: a @ a, runs)["median_ms"] / 1e6
+    return out
+
+
 def matmul_peak(n: int = 2048, runs: int = 10) -> dict:
     """float32 GFLOP/s of an n×n matmul: TensorFlow (all threads) and NumPy with 1 and 2 BLAS threads."""
     import tensorflow as tf
-
-    from benchmarks.tflite_time import numpy_peak
 
     ta = tf.constant(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32))
     tf_mm = tf.function(lambda: tf.matmul(ta, ta))
     result = {"n": n, "tf_gflops": 2.0 * n ** 3 / timed(lambda: tf_mm().numpy(), runs)["median_ms"] / 1e6}
     return {**result, **{f"numpy_{t}_gflops": v for t, v in numpy_peak(n, runs).items()}}
-
-
-def int8_gemm_ceiling(rows: int = 196, dim: int = 512, hidden: int = 2048, runs: int = 20) -> dict:
-    """The CPU's int8 limit: one TFLite FC (rows×dim → hidden, Mixer-S/16's channel MLP) in float32 and full int8.
-
-    XNNPACK's int8 GEMM gains ~4× on CPUs with VNNI (AVX-512/AVX-VNNI) and far less on plain AVX2, so the model's
-    int8 speed-up is to be read against this one.
-    """
-    from benchmarks.tflite_time import latency
-    from export import to_tflite
-    from keras_mlp.backend import keras
-
-    side = int(rows ** 0.5)
-    inputs = keras.Input((side, side, dim), batch_size=1)
-    model = keras.Model(inputs, keras.layers.Dense(hidden)(inputs))
-    calibration = np.random.default_rng(0).standard_normal((8, side, side, dim), dtype=np.float32)
-    flops = 2.0 * side * side * dim * hidden
-    out = {"shape": [side * side, dim, hidden]}
-    for mode in ("float32", "int8"):
-        fb = to_tflite(model, mode, calibration if mode == "int8" else None, num_calibration=8, progress=False)
-        stats = {f"{t}t": latency(fb, t, runs) for t in (1, 2)}
-        out[mode] = {t: {**s, "gops": flops / s["median_ms"] / 1e6} for t, s in stats.items()}
-    out["speedup"] = {t: out["float32"][t]["median_ms"] / out["int8"][t]["median_ms"] for t in ("1t", "2t")}
-    return out
 
 
 def model_flops(model, batch: int = 1) -> int:
@@ -88,8 +64,8 @@ def model_flops(model, batch: int = 1) -> int:
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     spec = tf.TensorSpec((batch, *model.input_shape[1:]), tf.float32)
-    forward = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
-    frozen = convert_variables_to_constants_v2(forward)
+    forward = tf.function(lambda x: model(x, training=False))
+    frozen = convert_variables_to_constants_v2(forward.get_concrete_function(spec))
     options = tf.compat.v1.profiler.ProfileOptionBuilder(tf.compat.v1.profiler.ProfileOptionBuilder.float_operation())
     options = options.with_empty_output().build()
     return int(tf.compat.v1.profiler.profile(graph=frozen.graph, options=options).total_float_ops)

@@ -5,13 +5,39 @@ import numpy as np
 import tensorflow as tf
 
 import keras_mlp
-from benchmarks.measure import model_flops, timed
+from benchmarks.measure import THREADS, WARMUP, model_flops, timed
 from benchmarks.rounds import PRECISIONS
-from benchmarks.tflite_time import latency
+from export import litert
+from export.convert import to_tflite
 from keras_mlp.backend import keras
 from keras_mlp.io import write_atomic
 
 TFLITE_MODES = ("float32", "float16", "dynamic", "int8")
+
+
+def latency(flatbuffer: bytes, threads: int, runs: int) -> dict:
+    """Batch-1 latency of a TFLite flatbuffer with `threads` XNNPACK threads (`export.litert.latency`)."""
+    return litert.latency(flatbuffer, threads, runs, **WARMUP)
+
+
+def int8_gemm_ceiling(rows: int = 196, dim: int = 512, hidden: int = 2048, runs: int = 20) -> dict:
+    """The CPU's int8 limit: one TFLite FC (rows×dim → hidden, Mixer-S/16's channel MLP) in float32 and full int8.
+
+    XNNPACK's int8 GEMM gains ~4× on CPUs with VNNI (AVX-512/AVX-VNNI) and far less on plain AVX2, so the model's
+    int8 speed-up is to be read against this one.
+    """
+    side = int(rows ** 0.5)
+    inputs = keras.Input((side, side, dim), batch_size=1)
+    model = keras.Model(inputs, keras.layers.Dense(hidden)(inputs))
+    calibration = np.random.default_rng(0).standard_normal((8, side, side, dim), dtype=np.float32)
+    flops = 2.0 * side * side * dim * hidden
+    out = {"shape": [side * side, dim, hidden]}
+    for mode in ("float32", "int8"):
+        fb = to_tflite(model, mode, calibration if mode == "int8" else None, num_calibration=8, progress=False)
+        stats = {f"{t}t": latency(fb, t, runs) for t in THREADS}
+        out[mode] = {t: {**s, "gops": flops / s["median_ms"] / 1e6} for t, s in stats.items()}
+    out["speedup"] = {t: out["float32"][t]["median_ms"] / out["int8"][t]["median_ms"] for t in ("1t", "2t")}
+    return out
 
 
 def keras_inference(model, batch: int, runs: int, jit_compile: bool = False) -> dict:
@@ -39,8 +65,6 @@ def train_figures(model, train_steps: int, xla: bool = True) -> dict:
 
 def flatbuffers(model, modes=TFLITE_MODES) -> dict:
     """{mode: bytes} of `model` converted at batch 1; int8 calibrated on 8 seeded random images."""
-    from export import to_tflite
-
     calibration = np.random.default_rng(1).standard_normal((8, *model.input_shape[1:]), dtype=np.float32)
     return {mode: to_tflite(model, mode, calibration if mode == "int8" else None, num_calibration=8, progress=False)
             for mode in modes}
@@ -52,7 +76,7 @@ def benchmark_variant(name: str, runs: int, train_steps: int, modes=TFLITE_MODES
     result = {"params": model.count_params(), "flops": model_flops(model)}
     result["keras"] = {"batch1": keras_inference(model, 1, runs),
                        "batch32": keras_inference(model, 32, max(3, runs // 4))}
-    result["tflite"] = {mode: {"bytes": len(fb), **{f"{t}t": latency(fb, t, runs) for t in (1, 2)}}
+    result["tflite"] = {mode: {"bytes": len(fb), **{f"{t}t": latency(fb, t, runs) for t in THREADS}}
                         for mode, fb in flatbuffers(model, modes).items()}
     result["train"] = train_figures(model, train_steps)
     return result

@@ -1,6 +1,8 @@
 """The benchmark's Markdown: every figure with its fraction of the matmul peak and ours/theirs ratios."""
 from __future__ import annotations
 
+from benchmarks.rounds import markdown as targets_table
+
 
 def _ms(stats: dict | None) -> str:
     return "–" if not stats else f"{stats['median_ms']:.1f} ({stats['min_ms']:.1f}–{stats['max_ms']:.1f})"
@@ -19,7 +21,8 @@ def markdown(r: dict) -> str:
     peak = {1: mm["numpy_1t_gflops"], 2: max(mm["numpy_2t_gflops"], mm["tf_gflops"])}
     timm, kecam = r.get("timm") or {}, r.get("kecam") or {}
     isa = " ".join(m.get("isa", [])) or "ISA not read"
-    lines = [f"Machine: {m['cpu']} ({isa}), {m['cores']} cores; TF {m['tensorflow']}, Keras {m['keras']}; {m['date']}.",
+    lines = [f"Machine: {m['cpu']} ({isa}), {m['cores']} cores; TF {m['tensorflow']}, Keras {m['keras']}; "
+             f"{m['date']}.",
              f"float32 matmul peak (n={mm['n']}): TF {mm['tf_gflops']:.1f} GFLOP/s, NumPy 1 thread "
              f"{mm['numpy_1t_gflops']:.1f}, 2 threads {mm['numpy_2t_gflops']:.1f}. Latencies: median (min–max) ms; "
              "'peak' = model FLOPs / latency as a fraction of the matmul peak at the same thread count."]
@@ -31,16 +34,14 @@ def markdown(r: dict) -> str:
                                  for t in ("1t", "2t")) + " in float32 → int8.")
     lines.append("")
     if r.get("targets"):
-        from benchmarks.rounds import markdown as targets_table
         t = r["targets"]
         lines += [targets_table(t["variant"], t.get("latency"), t.get("train")),
                   "All figures (each measured once, one after the other):", ""]
     for key in ("timm", "kecam"):
         if isinstance(r.get(key), dict) and "skipped" in r[key]:
             lines.append(f"- {key} peer skipped: {r[key]['skipped']}")
-    lines += ["", "| variant | GFLOPs | mode | size MB | 1 thread ms | peak | 2 threads ms | peak | timm 1t / 2t ms "
-              "| ours/timm (1t, 2t) |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| variant | GFLOPs | mode | size MB | 1 thread ms | peak | 2 threads ms | peak | timm 1t / 2t ms | "
+              "ours/timm (1t, 2t) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, v in r["variants"].items():
         t = timm.get(name) or {}
         for mode, f in v["tflite"].items():
@@ -56,9 +57,8 @@ def markdown(r: dict) -> str:
             lines.append(f"| {name} | | int8 vs float32 | {i8['bytes'] / fp['bytes']:.2f}× size | "
                          f"{fp['1t']['median_ms'] / i8['1t']['median_ms']:.2f}× faster | | "
                          f"{fp['2t']['median_ms'] / i8['2t']['median_ms']:.2f}× faster | | | |")
-    lines += ["", "| variant | Keras b1 ms | Keras b32 ms | kecam b1 / b32 ms | timm b32 ms | train img/s (b32) "
-              "| XLA | kecam img/s | ours/kecam | timm img/s | ours/timm |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| variant | Keras b1 ms | Keras b32 ms | kecam b1 / b32 ms | timm b32 ms | train img/s (b32) | "
+              "XLA | kecam img/s | ours/kecam | timm img/s | ours/timm |", "|---" * 11 + "|"]
     for name, v in r["variants"].items():
         t, k = timm.get(name) or {}, kecam.get(name) or {}
         ours = max(v["train"]["batch32"]["images_per_s"], v["train"]["batch32_xla"]["images_per_s"])

@@ -11,6 +11,8 @@ import statistics
 import sys
 import tempfile
 
+from benchmarks import procs
+
 TARGETS = {  # key: (what, comparison, bound)
     "f32_vs_timm_1t": ("TFLite float32 batch-1 latency / timm, 1 thread", "<=", 0.8),
     "f32_vs_timm_2t": ("TFLite float32 batch-1 latency / timm, 2 threads", "<=", 0.8),
@@ -46,8 +48,7 @@ def _alternate(round_index: int, ours, peers: list):
 
 def latency_rounds(name: str, rounds: int, runs: int, torch_python: str) -> dict:
     """float32/int8 TFLite latency and the NumPy peak (one process) against timm's eager latency, per round."""
-    from benchmarks.run import peers, run_json
-
+    run_json, peers = procs.run_json, procs.peers
     with tempfile.TemporaryDirectory() as tmp:
         made = run_json([sys.executable, "-m", "benchmarks.ours", name, "--only", "tflite", "--modes", "float32",
                          "int8", "--out", tmp])
@@ -81,7 +82,7 @@ def train_rounds(name: str, rounds: int, steps: int, torch_python: str, precisio
     Ours is the faster of the plain graph and XLA (`jit_compile`, the trainer's default): which one wins depends on
     the CPU (XLA's own GEMMs against oneDNN's), and both are kept in `per_round`.
     """
-    from benchmarks.run import peers, run_json
+    run_json, peers = procs.run_json, procs.peers
 
     def images_per_s(result: dict) -> float | None:
         return ((result.get(name) or {}).get("train_batch32") or {}).get("images_per_s")

@@ -9,36 +9,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.measure import int8_gemm_ceiling, machine, matmul_peak, peak_rss_mib
-from benchmarks.ours import TFLITE_MODES
+from benchmarks.measure import machine, matmul_peak, peak_rss_mib
+from benchmarks.ours import TFLITE_MODES, int8_gemm_ceiling
+from benchmarks.procs import ROOT, peers, run_json
 from benchmarks.report import markdown
 from benchmarks.rounds import PRECISIONS, default_precisions, latency_rounds, train_rounds
 
 VARIANTS = ("mixer_s16_224", "resmlp_12_224", "gmlp_s16_224", "ff_ti16_224")
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_json(argv: list[str], env=None, timeout: int = 3600) -> dict:
-    """Run `argv` from the repo root and parse the JSON object its last stdout line holds."""
-    proc = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=timeout,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT), **(env or {})})
-    if proc.returncode:
-        raise RuntimeError(f"{' '.join(argv)} failed: {(proc.stderr.strip().splitlines() or ['no output'])[-1]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def peers(script: str, python: str, args, env=None, timeout: int = 3600) -> dict:
-    """Run a peer script (variants and options in `args`) in its own process; {'skipped': reason} when its libraries
-    are not installed."""
-    try:
-        return run_json([python, str(ROOT / "benchmarks" / script), *args], env, timeout)
-    except RuntimeError as err:
-        return {"skipped": str(err)}
 
 
 MEMORY_TRAIN = """
@@ -52,7 +32,7 @@ result = {{"what": "train {batch} images/step, AdamW", "variant": {name!r}, "par
 """
 MEMORY_EXPORT = """
 import keras_mlp
-from export import to_tflite
+from export.convert import to_tflite
 model = keras_mlp.create_model({name!r})
 result = {{"what": "export float32 TFLite", "variant": {name!r}, "bytes": len(to_tflite(model, "float32"))}}
 """

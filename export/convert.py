@@ -7,7 +7,7 @@ FULLY_CONNECTED). Quantisation follows the TFLite post-training quantisation gui
 """
 from __future__ import annotations
 
-import collections
+import collections.abc
 import contextlib
 import functools
 import tempfile
@@ -16,25 +16,12 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from export.pixels import PIXEL_MODES, pixel_model
-
-MODES = ("float32", "float16", "dynamic", "int8", "int8_uint8", "int8_float_io", "int16x8", "qat", "qat_uint8")
-"""Every export mode; `qat` is produced by `export.qat.quantization_aware_training` then converted as `int8`;
-`int8_uint8` and `qat_uint8` are `int8` and `qat` taking raw uint8 pixels (`export.pixels`)."""
-QAT_MODES = ("qat", "qat_uint8")
-QUANTIZED_INPUT = ("int8", "int8_uint8", "int16x8", "int8_float_io", "qat", "qat_uint8")  # need representative data
-# Ops that only move or (de)quantise tensors: allowed in float in a fully quantised model.
-IO_OPS = {"QUANTIZE", "DEQUANTIZE"}
-
-
-class ExportError(ValueError):
-    """Bad input or a model that cannot be exported as asked; the message names the problem and the fix."""
-
-
-def check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ExportError(f"Unknown export mode {mode!r}. Choose from {', '.join(MODES)} (or 'all').")
-    return mode
+from export import litert
+from export.errors import ExportError, positive_int
+from export.modes import CALIBRATED, PIXEL_MODES, QAT_MODES, check_mode
+from export.pixels import pixel_model
+from keras_mlp.backend import keras
+from keras_mlp.layers import LayerNorm
 
 
 def input_spec(model, batch_size: int | None = 1) -> tf.TensorSpec:
@@ -44,6 +31,17 @@ def input_spec(model, batch_size: int | None = 1) -> tf.TensorSpec:
         raise ExportError(f"Export needs a model with one static (batch, H, W, C) image input; this model's input "
                           f"is {shape}. Build it with a fixed image size, e.g. keras.Input((224, 224, 3)).")
     return tf.TensorSpec([batch_size, *shape[1:]], tf.float32, name="images")
+
+
+def num_classes_of(model) -> int:
+    """Class count of a classifier with one (batch, classes) output, else `ExportError`."""
+    outputs = list(getattr(model, "outputs", None) or [])
+    shape = tuple(outputs[0].shape) if len(outputs) == 1 else None
+    if shape is None or len(shape) != 2 or shape[-1] is None:
+        raise ExportError(f"Export needs an image classifier with one 2-D (batch, classes) output; this model's "
+                          f"output is {shape if len(outputs) == 1 else [tuple(o.shape) for o in outputs]}. Add a "
+                          "head (include_top=True) or global pooling (pooling='avg') to a feature model.")
+    return int(shape[-1])
 
 
 def calibration_batches(data, spec: tf.TensorSpec, num_samples: int = 256, progress: bool = True):
@@ -88,13 +86,39 @@ def collect_images(data, spec: tf.TensorSpec, num_samples: int) -> np.ndarray:
     return np.concatenate(chunks)
 
 
+def nested_layers(layer) -> list:
+    """`layer` and every layer nested in it, each once, depth first: a model's `layers` and the layers a layer holds
+    as public attributes (alone, in a list/tuple or a dict), which is what Keras tracks as sublayers.
+
+    Keras 3 has no public recursive walk (`_flatten_layers` is private; `submodules` is `tf.Module`'s, which Keras 3
+    layers are not), so this walks the public attributes; it finds the same layers in Keras 3 and tf_keras.
+    """
+    found, seen = [], set()
+
+    def visit(obj):
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        found.append(obj)
+        children = list(obj.layers) if isinstance(obj, keras.Model) else []
+        for name, value in vars(obj).items():
+            if name.startswith("_") or isinstance(value, (str, bytes)):
+                continue
+            if isinstance(value, collections.abc.Mapping):
+                value = list(value.values())
+            values = value if isinstance(value, collections.abc.Sequence) else [value]
+            children += [v for v in values if isinstance(v, keras.layers.Layer)]
+        for child in children:
+            visit(child)
+    visit(layer)
+    return found
+
+
 @contextlib.contextmanager
 def quantizable_layer_norms(model):
     """Within the block, every plain Keras `LayerNormalization` of a model not built by keras_mlp traces in the
     quantisable form of `keras_mlp.layers.LayerNorm` (keras_mlp models use that layer already)."""
-    from keras_mlp.backend import keras
-    from keras_mlp.layers import LayerNorm
-    norms = [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+    norms = [layer for layer in nested_layers(model)[1:]
              if isinstance(layer, keras.layers.LayerNormalization) and not isinstance(layer, LayerNorm)
              and not getattr(layer, "rms_scaling", False)]
     for layer in norms:
@@ -155,13 +179,6 @@ def check_pixels(images: np.ndarray, normalization) -> None:
                           "mean, std).")
 
 
-def positive_int(value, what: str) -> int:
-    """`value` as an int > 0, else `ExportError` naming `what`."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ExportError(f"`{what}` must be a positive integer, got {value!r}.")
-    return int(value)
-
-
 def to_tflite(model, mode: str = "float32", calibration=None, *, batch_size: int | None = 1,
               num_calibration: int = 256, progress: bool = True, normalization=None) -> bytes:
     """Convert a Keras image classifier to a TFLite flatbuffer.
@@ -181,11 +198,11 @@ def to_tflite(model, mode: str = "float32", calibration=None, *, batch_size: int
     """
     check_mode(mode)
     if mode in QAT_MODES:
-        raise ExportError(f"Mode {mode!r} fine-tunes the model first: use export.qat.qat_files(...) or "
-                          f"export_model(..., modes={mode!r}), not to_tflite.")
+        raise ExportError(f"Mode {mode!r} fine-tunes the model first: use export.qat.quantization_aware_training"
+                          f"(...) or export_model(..., ExportOptions(modes={mode!r})), not to_tflite.")
     spec = input_spec(model, batch_size)
     representative = None
-    if mode in QUANTIZED_INPUT:
+    if mode in CALIBRATED:
         positive_int(num_calibration, "num_calibration")
         representative = calibration_batches(calibration, spec, num_calibration, progress)
     if mode in PIXEL_MODES:
@@ -200,35 +217,17 @@ def to_tflite(model, mode: str = "float32", calibration=None, *, batch_size: int
             raise ExportError(f"TFLite conversion ({mode}) failed with built-in ops only: {err}. The model must use "
                               "only ops with a TFLite built-in kernel (no Flex/custom ops); replace the offending "
                               "op (e.g. tf.image.extract_patches → strided Conv2D).") from err
-    check_builtin_only(flatbuffer)
+    foreign = litert.non_builtin_ops(flatbuffer)
+    if foreign:
+        raise ExportError(f"The converted model holds non-built-in ops {foreign}; it would need the Flex delegate. "
+                          "Use layers that lower to TFLite built-ins.")
     return flatbuffer
 
 
-def op_histogram(flatbuffer: bytes) -> dict[str, int]:
-    """Count of each operator in the model's graph, e.g. {'FULLY_CONNECTED': 7, 'GELU': 2, ...}."""
-    from ai_edge_litert.interpreter import Interpreter
-    ops = Interpreter(model_content=flatbuffer)._get_ops_details()
-    return dict(collections.Counter(op["op_name"] for op in ops).most_common())
+def float32_roundtrip(model, images: np.ndarray, **kwargs) -> tuple[bytes, np.ndarray]:
+    """One call for model tests: convert to float32 TFLite (built-in ops only, batch 1) and run `images`.
 
-
-def check_builtin_only(flatbuffer: bytes) -> None:
-    """Raise `ExportError` if the model holds a custom or Flex op."""
-    bad = sorted(op for op in op_histogram(flatbuffer) if op.startswith("Flex") or op in ("CUSTOM", "DELEGATE"))
-    if bad:
-        raise ExportError(f"The converted model holds non-built-in ops {bad}; it would need the Flex delegate. "
-                          "Use layers that lower to TFLite built-ins.")
-
-
-def float_compute_ops(flatbuffer: bytes) -> dict[str, int]:
-    """Ops (other than quantize/dequantize) with a float32 input or output: empty for a fully integer model."""
-    from ai_edge_litert.interpreter import Interpreter
-    interpreter = Interpreter(model_content=flatbuffer)
-    tensors = {t["index"]: t["dtype"] for t in interpreter.get_tensor_details()}
-    found = collections.Counter()
-    for op in interpreter._get_ops_details():
-        if op["op_name"] in IO_OPS:
-            continue
-        indices = [i for i in list(op["inputs"]) + list(op["outputs"]) if i >= 0]
-        if any(tensors.get(i) == np.float32 for i in indices):
-            found[op["op_name"]] += 1
-    return dict(found)
+    Returns (flatbuffer, tflite logits); compare the logits with `model(images)`.
+    """
+    flatbuffer = to_tflite(model, "float32", progress=False, **kwargs)
+    return flatbuffer, litert.run(flatbuffer, images)

@@ -1,11 +1,28 @@
-"""The data an export needs, from `keras_mlp.data`: the train split (calibration, QAT) and the held-out split (the
-parity gate), both in the model's own evaluation preprocessing and both shuffled with a fixed seed, so that the
-samples taken from the front (calibration, QAT, `--num-eval`) cover every class and are the same on every call."""
+"""What an export reads: the saved Keras model, and its data from `keras_mlp.data` — the train split (calibration,
+QAT) and the held-out split (the parity gate), both in the model's own evaluation preprocessing and both shuffled
+with a fixed seed, so that the samples taken from the front (calibration, QAT, `--num-eval`) cover every class and
+are the same on every call."""
 from __future__ import annotations
 
-from export.convert import ExportError
+import os
+
+from export.errors import ExportError
+from keras_mlp.backend import keras
 from keras_mlp.data import dataset_info, load_dataset
 from keras_mlp.preprocessing import Preprocessing
+
+
+def load_model(path: str):
+    """The Keras model at `path` (keras_mlp classes registered), or `ExportError` naming the problem."""
+    if not os.path.isfile(path):
+        raise ExportError(f"Model file {path!r} does not exist. Pass the path of a saved .keras model.")
+    if not path.endswith(".keras"):
+        raise ExportError(f"{path!r} is not a .keras file. Save the model with model.save('model.keras').")
+    try:
+        return keras.saving.load_model(path)
+    except Exception as err:  # corrupt zip, missing config, unknown class
+        raise ExportError(f"Cannot load {path!r} as a Keras model ({type(err).__name__}: {err}). Is the file "
+                          "complete? Re-save it with model.save('model.keras').") from err
 
 
 def load_splits(dataset: str, preprocessing: Preprocessing, image_size, *, data_dir: str | None = None,

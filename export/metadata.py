@@ -21,8 +21,10 @@ import zipfile
 
 import flatbuffers
 import flatbuffers.table
+from ai_edge_litert import schema_py_generated as schema
 
-from export.convert import ExportError
+from export import litert
+from export.errors import ExportError
 
 METADATA_NAME = "TFLITE_METADATA"
 MIN_PARSER_VERSION = "1.0.0"
@@ -109,10 +111,7 @@ def add_metadata(flatbuffer: bytes, *, name: str, mean, std, labels: list[str], 
     The colour space follows the input's channels (`color_space`); `mean`/`std` hold one value per channel;
     `raw_pixels`: a raw-pixel file (`export.pixels`), whose normalisation is inside the model.
     """
-    from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.interpreter import Interpreter
-
-    details = Interpreter(model_content=flatbuffer).get_input_details()[0]
+    details = litert.load(flatbuffer).get_input_details()[0]
     channels = int(details["shape"][3])
     if len(mean) != channels or len(std) != channels:
         raise ExportError(f"mean/std need one value per input channel ({channels}), got {len(mean)}/{len(std)}.")
@@ -145,7 +144,6 @@ def add_metadata(flatbuffer: bytes, *, name: str, mean, std, labels: list[str], 
 
 def read_metadata(flatbuffer: bytes) -> tuple[bytes | None, dict[str, bytes]]:
     """(ModelMetadata bytes or None, {associated file name: content}) of a .tflite: the round trip check."""
-    from ai_edge_litert import schema_py_generated as schema
     model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
     data = None
     for entry in model.metadata or []:
@@ -213,18 +211,21 @@ def normalization_entry(mean, std, raw_pixels: bool) -> dict:
             "std": [1.0] * len(std), "in_model": {"formula": "(pixel / 255 - mean) / std", "mean": mean, "std": std}}
 
 
-def sidecar(model, mode: str, flatbuffer: bytes, labels: list[str], labels_file: str, mean, std, spec,
+def sidecar(model, mode: str, flatbuffer: bytes, labels: list[str], labels_file: str, preprocessing, spec,
             raw_pixels: bool = False) -> dict:
-    """What an app needs beside the .tflite: input name/shape/dtype/quantisation, normalisation, labels."""
-    from export.parity import interpreter
-    it = interpreter(flatbuffer)
+    """What an app needs beside the .tflite: input name/shape/dtype/quantisation, normalisation (the model's whole
+    `keras_mlp.Preprocessing` under "preprocessing"; None for a model that records none), labels; `raw_pixels`: a
+    raw-pixel file (`export.pixels`), fed 0..255 pixels as they are."""
+    it = litert.load(flatbuffer)
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     return {"model": model.name, "mode": mode, "input": {
         "name": "images", "shape": [int(v) for v in inp["shape_signature"]], "dtype": inp["dtype"].__name__,
         "quantization": _quantization(inp),
         "layout": "NHWC", "color": color_space(spec.shape[3]), "channels": int(spec.shape[3]),
         "image_size": [int(spec.shape[1]), int(spec.shape[2])], "raw_pixels": raw_pixels,
-        "normalization": normalization_entry(mean, std, raw_pixels)},
+        "normalization": None if preprocessing is None else normalization_entry(
+            list(preprocessing.mean), list(preprocessing.std), raw_pixels),
+        "preprocessing": None if preprocessing is None else preprocessing.get_config()},
         "output": {"name": "logits", "dtype": out["dtype"].__name__, "num_classes": len(labels),
                    "quantization": _quantization(out)},
         "labels": labels, "labels_file": labels_file}

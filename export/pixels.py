@@ -19,8 +19,6 @@ import tensorflow as tf
 
 from keras_mlp.backend import keras, serializable
 
-PIXEL_MODES = {"int8_uint8": "int8", "qat_uint8": "qat"}
-"""Raw-pixel mode → the mode whose quantisation it uses."""
 PIXEL_RANGE = (0.0, 255.0)
 
 

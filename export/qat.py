@@ -3,7 +3,9 @@
 tfmot 0.8 quantises tf_keras models only, so the work runs in a subprocess with TF_USE_LEGACY_KERAS=1
 (`export.qat_worker`), where keras_mlp builds the same layers under tf_keras. Weights cross as `.npz` in
 `get_weights()` order, and the worker checks the rebuilt model's logits against the Keras 3 ones before
-fine-tuning.
+fine-tuning; after it, the worker converts the fine-tuned model to each QAT mode asked (`qat`; `qat_uint8` behind
+`export.pixels.PixelNormalization`, raw pixels in) and returns its logits on each mode's gate images, the reference
+the QAT file's parity is gated against (its accuracy is gated against the float model).
 """
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ import os
 import subprocess
 import sys
 import tempfile
+from typing import NamedTuple
 
 import numpy as np
 
-from export.convert import ExportError
+from export.errors import ExportError
+from export.modes import QAT_MODES
 
 TRANSFER_TOLERANCE = 1e-4
 """Rebuild error allowed per unit of logit scale: float32 rounding alone differs by ~1e-7 of the logits' size
@@ -25,6 +29,14 @@ TRANSFER_TOLERANCE = 1e-4
 def transfer_tolerance(logits: np.ndarray) -> float:
     """Allowed max abs difference of the tf_keras rebuild's `logits`: relative to their scale, at least 1e-4."""
     return TRANSFER_TOLERANCE * max(1.0, float(np.max(np.abs(logits), initial=0.0)))
+
+
+class QATResult(NamedTuple):
+    """What `quantization_aware_training` returns."""
+
+    files: dict[str, bytes]  # {mode: full-int8 file} for each of `modes`
+    info: dict  # transfer check, epochs, learning rate, training time and history
+    gate_logits: dict[str, np.ndarray]  # {mode: the fine-tuned (fake-quantised) model's logits on its gate images}
 
 
 def check_qat_model(model) -> str:
@@ -38,47 +50,47 @@ def check_qat_model(model) -> str:
 
 
 def quantization_aware_training(model, train_images: np.ndarray, train_labels: np.ndarray,
-                                calibration: np.ndarray, **kwargs) -> tuple[bytes, dict]:
-    """Fine-tune a copy of `model` with fake quantisation and return (full-int8 flatbuffer, info dict).
+                                calibration: np.ndarray, *, modes=("qat",), pixel_calibration: np.ndarray | None = None,
+                                normalization=None, gate_images: dict[str, np.ndarray] | None = None, epochs: int = 3,
+                                learning_rate: float = 1e-4, batch_size: int = 32, seed: int = 0,
+                                progress: bool = True, timeout: float | None = None,
+                                signature_batch: int | None = 1) -> QATResult:
+    """One QAT fine-tune of a copy of `model`, converted to each of `modes`: the files, an info dict and the
+    fine-tuned model's logits on each mode's `gate_images` (`QATResult`).
 
-    `model` must be a keras_mlp model (its class rebuilds under tf_keras); it is not modified. Keyword arguments
-    as `qat_files` (but `modes`).
-    """
-    files, info = qat_files(model, train_images, train_labels, calibration, modes=("qat",), **kwargs)
-    return files["qat"], info
-
-
-def qat_files(model, train_images: np.ndarray, train_labels: np.ndarray, calibration: np.ndarray, *,
-              modes=("qat",), pixel_calibration: np.ndarray | None = None, normalization=None, epochs: int = 3,
-              learning_rate: float = 1e-4, batch_size: int = 32, seed: int = 0, progress: bool = True,
-              timeout: float | None = None, signature_batch: int | None = 1) -> tuple[dict[str, bytes], dict]:
-    """One QAT fine-tune of a copy of `model`, converted to each of `modes`: ({mode: flatbuffer}, info dict).
-
-    `qat` (int8 I/O) calibrates on `calibration` (normalised images); `qat_uint8` takes raw pixels
-    (`export.pixels`): `pixel_calibration` (0..255) and `normalization` (mean, std) are needed for it.
-    `signature_batch` is the static batch of the files' signature (None: dynamic), as `to_tflite`'s `batch_size`.
+    `model` must be a keras_mlp model (its class rebuilds under tf_keras); it is not modified. `qat` (int8 I/O)
+    calibrates on `calibration` (normalised images); `qat_uint8` takes raw pixels (`export.pixels`):
+    `pixel_calibration` (0..255) and `normalization` (mean, std) are needed for it. `gate_images`: {mode: normalised
+    images} the fine-tuned model is run on (for `qat_uint8`, its gate pixels normalised). `signature_batch` is the
+    static batch of the files' signature (None: dynamic), as `to_tflite`'s `batch_size`.
     """
     cls = check_qat_model(model)
+    modes = tuple(modes)
+    if not modes or any(m not in QAT_MODES for m in modes):
+        raise ExportError(f"QAT converts to {', '.join(QAT_MODES)} only, got modes {modes!r}.")
     if len(train_images) == 0:
         raise ExportError("QAT training data is empty.")
     if "qat_uint8" in modes and (pixel_calibration is None or normalization is None):
         raise ExportError("Mode 'qat_uint8' takes raw pixels: pass pixel_calibration (0..255 images) and "
                           "normalization=(mean, std).")
+    gate_images = {m: v for m, v in (gate_images or {}).items() if m in modes}
     with tempfile.TemporaryDirectory(prefix="keras_mlp_qat_") as tmp:
         check = np.asarray(train_images[:8], np.float32)
         check_logits = np.asarray(model(check, training=False))
         job = {"class": cls, "config": model.get_config(), "epochs": int(epochs),
                "learning_rate": float(learning_rate), "batch_size": int(batch_size), "seed": int(seed),
                "progress": bool(progress), "transfer_tolerance": transfer_tolerance(check_logits),
-               "signature_batch": signature_batch, "modes": list(modes),
+               "signature_batch": signature_batch, "modes": list(modes), "gate": list(gate_images),
                "normalization": None if normalization is None else [list(map(float, v)) for v in normalization]}
         with open(os.path.join(tmp, "job.json"), "w") as f:
             json.dump(job, f)
         np.savez(os.path.join(tmp, "weights.npz"), *model.get_weights())
-        pixels = {} if pixel_calibration is None else {"pixel_calibration": np.asarray(pixel_calibration, np.float32)}
+        extra = {f"gate_{m}": np.asarray(v, np.float32) for m, v in gate_images.items()}
+        if pixel_calibration is not None:
+            extra["pixel_calibration"] = np.asarray(pixel_calibration, np.float32)
         np.savez(os.path.join(tmp, "data.npz"), train_images=np.asarray(train_images, np.float32),
                  train_labels=np.asarray(train_labels, np.int64), calibration=np.asarray(calibration, np.float32),
-                 check_images=check, check_logits=check_logits, **pixels)
+                 check_images=check, check_logits=check_logits, **extra)
         env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         done = subprocess.run([sys.executable, "-m", "export.qat_worker", tmp], env=env, timeout=timeout,
@@ -92,4 +104,5 @@ def qat_files(model, train_images: np.ndarray, train_labels: np.ndarray, calibra
                 files[mode] = f.read()
         with open(os.path.join(tmp, "info.json")) as f:
             info = json.load(f)
-    return files, info
+        gate_logits = {m: np.load(os.path.join(tmp, f"gate_{m}.npy")) for m in gate_images}
+    return QATResult(files, info, gate_logits)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import tensorflow_model_optimization as tfmot
 
+from export.convert import nested_layers
 from keras_mlp.backend import keras
 
 quantizers = tfmot.quantization.keras.quantizers
@@ -37,7 +38,7 @@ def _output_quantizer():
 def _kernel_owners(layer):
     """(sublayer, attribute) of every nested Dense/Conv kernel of `layer`, in a fixed order."""
     owners = []
-    for sub in layer._flatten_layers(include_self=True, recursive=True):
+    for sub in nested_layers(layer):
         if isinstance(sub, (keras.layers.Dense, keras.layers.Conv2D)):
             owners.append((sub, "kernel"))
     return owners

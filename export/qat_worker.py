@@ -4,7 +4,8 @@
 rebuilds the same keras_mlp model under tf_keras, checks its logits equal the Keras 3 ones, annotates every
 layer for tfmot (custom blocks through `NestedQuantizeConfig`), fine-tunes, converts to full int8 in each of
 the job's modes (`qat`; `qat_uint8`: behind `export.pixels.PixelNormalization`, raw pixels in) and writes
-DIR/<mode>.tflite and DIR/info.json.
+DIR/<mode>.tflite, DIR/info.json and DIR/gate_<mode>.npy (the fine-tuned model's logits on that mode's gate
+images).
 """
 from __future__ import annotations
 
@@ -48,6 +49,8 @@ def main(folder: str) -> None:
     history = qat.fit(data["train_images"], data["train_labels"], batch_size=job["batch_size"],
                       epochs=job["epochs"], shuffle=True, verbose=2 if job["progress"] else 0)
     train_s = time.perf_counter() - start
+    for mode in job["gate"]:
+        np.save(folder / f"gate_{mode}.npy", qat.predict(data[f"gate_{mode}"], verbose=0))
     spec = tf.TensorSpec([job["signature_batch"], *data["check_images"].shape[1:]], tf.float32, name="images")
     for mode in job["modes"]:
         served = qat if mode == "qat" else pixel_model(qat, *job["normalization"])

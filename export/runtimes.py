@@ -23,10 +23,12 @@ import os
 import subprocess
 import tempfile
 
+import ai_edge_litert
 import numpy as np
+import tensorflow as tf
 
+from export import litert
 from export.metadata import read_image_metadata
-from export.parity import interpreter, run_tflite
 from export.pixels import normalize
 
 MEDIAPIPE = "mediapipe==0.10.21"
@@ -74,17 +76,16 @@ def entry(runs: bool | None, verified: bool, detail: str, reasons=(), **extra) -
 
 def file_inputs(flatbuffer: bytes, pixels: np.ndarray, normalization) -> np.ndarray:
     """What the file is fed for `pixels`, as MediaPipe does: a uint8 input gets them as they are, any other
-    input the normalised pixels (quantised by `run_tflite` for an int8 input)."""
-    if interpreter(flatbuffer).get_input_details()[0]["dtype"] == np.uint8:
+    input the normalised pixels (quantised by `export.litert.run` for an int8 input)."""
+    if litert.load(flatbuffer).get_input_details()[0]["dtype"] == np.uint8:
         return pixels
     return normalize(pixels, *normalization)
 
 
-def litert(flatbuffer: bytes, pixels: np.ndarray, normalization) -> tuple[dict, np.ndarray | None]:
+def litert_run(flatbuffer: bytes, pixels: np.ndarray, normalization) -> tuple[dict, np.ndarray | None]:
     """(entry, logits) of `ai_edge_litert` on `pixels`."""
-    import ai_edge_litert
     try:
-        logits = run_tflite(flatbuffer, file_inputs(flatbuffer, pixels, normalization))
+        logits = litert.run(flatbuffer, file_inputs(flatbuffer, pixels, normalization))
     except Exception as err:  # a kernel the runtime lacks, a bad file
         return entry(False, True, "ai_edge_litert", [f"{type(err).__name__}: {err}"]), None
     finite = bool(np.isfinite(logits).all())
@@ -95,7 +96,7 @@ def litert(flatbuffer: bytes, pixels: np.ndarray, normalization) -> tuple[dict, 
 def mediapipe_refusals(flatbuffer: bytes) -> list[str]:
     """Why MediaPipe's ImageClassifier refuses `flatbuffer` or fails on it (empty: its rules accept it), from the
     file's tensors and metadata; see `MEDIAPIPE_RULES`."""
-    it = interpreter(flatbuffer)
+    it = litert.load(flatbuffer)
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     dtype, shape = inp["dtype"].__name__, [int(v) for v in inp["shape"]]
     reasons = []
@@ -114,8 +115,7 @@ def mediapipe_refusals(flatbuffer: bytes) -> list[str]:
         reasons.append(f"colour space {image['color']}: ImageClassifier takes RGB only")
     if out["dtype"].__name__ not in ("uint8", "float32"):
         reasons.append(f"output is {out['dtype'].__name__}: ImageClassifier takes uint8 or float32 scores")
-    tensors = {t["index"]: t["dtype"] for t in it.get_tensor_details()}
-    if any(op["op_name"] == "GELU" and tensors.get(op["inputs"][0]) == np.int16 for op in it._get_ops_details()):
+    if any(name == "GELU" and types[0] == litert.schema.TensorType.INT16 for name, types in litert.ops(flatbuffer)):
         reasons.append("int16 GELU: MediaPipe 0.10.21 loads the file but fails at the first image ('Only float32, "
                        "int8 and uint8 supported currently, got INT16. Node number N (GELU) failed to invoke')")
     return reasons
@@ -175,7 +175,6 @@ def parse_gpu_report(text: str) -> dict:
 
 def analyze(flatbuffer: bytes) -> str:
     """`tf.lite.experimental.Analyzer.analyze(gpu_compatibility=True)`'s printout for `flatbuffer`."""
-    import tensorflow as tf
     text = io.StringIO()
     with contextlib.redirect_stdout(text):
         tf.lite.experimental.Analyzer.analyze(model_content=flatbuffer, gpu_compatibility=True)
@@ -187,7 +186,6 @@ def analyzer_checks_gpu() -> bool:
     """Whether the analyzer's GPU check runs at all: it must flag a Flex op. TF 2.19+ dropped the checks but still
     prints 'looks compatible' for any model (tensorflow/tensorflow#77042); measured on TF 2.21: a Flex op, UNIQUE,
     WHERE and a 5-D TRANSPOSE all 'look compatible'."""
-    import tensorflow as tf
 
     def determinant(x):
         return tf.linalg.det(x)
@@ -200,7 +198,6 @@ def analyzer_checks_gpu() -> bool:
 def gpu_delegate(flatbuffer: bytes) -> dict:
     """The GPU delegate's entry for `flatbuffer` (`parse_gpu_report` of the analyzer's printout); unknown when
     this TF's analyzer checks nothing (`analyzer_checks_gpu`)."""
-    import tensorflow as tf
     if not analyzer_checks_gpu():
         return entry(None, False, f"not checked: tf.lite.experimental.Analyzer of TF {tf.__version__} runs no GPU "
                      "checks (it calls a Flex op GPU-compatible; tensorflow/tensorflow#77042)")
@@ -216,7 +213,7 @@ def mediapipe_python(venv: str | None = None) -> str | None:
 def verify(flatbuffer: bytes, pixels: np.ndarray, normalization, *, mediapipe_python: str | None = None) -> dict:
     """`{"ai_edge_litert": ..., "mediapipe": ..., "gpu_delegate": ...}` for `flatbuffer` on uint8 `pixels`
     (N, H, W, C); `normalization` is the (mean, std) a float or int8 input takes (None: unknown)."""
-    litert_entry, logits = litert(flatbuffer, pixels, normalization)
+    litert_entry, logits = litert_run(flatbuffer, pixels, normalization)
     return {"ai_edge_litert": litert_entry,
             "mediapipe": mediapipe(flatbuffer, pixels, logits, mediapipe_python),
             "gpu_delegate": gpu_delegate(flatbuffer)}

@@ -57,3 +57,16 @@ def home(tmp_path, monkeypatch, server):
     monkeypatch.setenv("no_proxy", "127.0.0.1")
     monkeypatch.setitem(sys.modules, "torch", None)  # the .pth fallbacks need torch: as if it were not installed
     return tmp_path / "keras" / "models" / "keras_mlp"
+
+
+def fail_conversion(monkeypatch, mode: str, message: str = "converter crashed") -> None:
+    """Make export's conversion of `mode` raise RuntimeError(message); the other modes convert as usual."""
+    import export.pipeline
+
+    real = export.pipeline.to_tflite
+
+    def failing(model, mode_, *args, **kwargs):
+        if mode_ == mode:
+            raise RuntimeError(message)
+        return real(model, mode_, *args, **kwargs)
+    monkeypatch.setattr(export.pipeline, "to_tflite", failing)

@@ -81,13 +81,13 @@ def random_images(count: int = 4, size=IMAGE_SIZE, channels: int = 3, seed: int 
     return np.random.default_rng(seed).normal(size=(count, h, w, channels)).astype("float32")
 
 
-def write_photos(root: Path, classes=("cat", "dog", "fox"), per_class: int = 8, size=(40, 48),
-                 splits: tuple[str, ...] = ()) -> Path:
-    """A JPEG image folder, `root/<class>/*.jpg`, or `root/<split>/<class>/*.jpg` for each of `splits` (the first
-    gets `per_class` images, the others half as many); class c brightens colour channel c % 3, so the classes can
-    be told apart. Returns `root`."""
+def write_photos(root: Path, classes=("cat", "dog", "fox"), per_class: int | dict[str, int] = 8,
+                 size=(40, 48)) -> Path:
+    """A JPEG image folder: `root/<class>/*.jpg` with `per_class` images each, or `root/<split>/<class>/*.jpg` when
+    `per_class` is {split: images per class}. Class c brightens colour channel c % 3, so the classes can be told
+    apart. Returns `root`."""
     rng = np.random.default_rng(0)
-    for split, count in zip(splits or ("",), (per_class, *[max(1, per_class // 2)] * (len(splits) - 1))):
+    for split, count in (per_class.items() if isinstance(per_class, dict) else [("", per_class)]):
         for c, name in enumerate(classes):
             folder = root / split / name
             folder.mkdir(parents=True)

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from benchmarks import rounds, tflite_time
+from export.convert import to_tflite
 from tests.backends import tensorflow_only
 from tests.helpers import tiny_model
 
@@ -18,7 +19,7 @@ pytestmark = tensorflow_only("The TensorFlow/TFLite benchmark")
 
 def fake_latency_runs(monkeypatch, f32_ms, int8_ms, timm_ms, peak):
     """Patch the subprocess calls of `latency_rounds`; round i answers with the i-th figures."""
-    import benchmarks.run as run
+    import benchmarks.procs as procs
 
     calls = {"ours": 0, "timm": 0, "order": []}
 
@@ -39,8 +40,8 @@ def fake_latency_runs(monkeypatch, f32_ms, int8_ms, timm_ms, peak):
         calls["order"].append("timm")
         return {"m": {f"batch1_{t}": {"median_ms": timm_ms[i] / k} for t, k in (("1t", 1), ("2t", 2))}}
 
-    monkeypatch.setattr(run, "run_json", run_json)
-    monkeypatch.setattr(run, "peers", peers)
+    monkeypatch.setattr(procs, "run_json", run_json)
+    monkeypatch.setattr(procs, "peers", peers)
     return calls
 
 
@@ -61,8 +62,8 @@ def test_latency_targets_are_formed_within_each_round(monkeypatch):
 
 def test_missing_peer_is_reported_not_met_or_invented(monkeypatch):
     fake_latency_runs(monkeypatch, [80], [20], [100], [100])
-    import benchmarks.run as run
-    monkeypatch.setattr(run, "peers", lambda *a, **k: {"skipped": "no torch"})
+    import benchmarks.procs as procs
+    monkeypatch.setattr(procs, "peers", lambda *a, **k: {"skipped": "no torch"})
     out = rounds.latency_rounds("m", 1, 5, "python")
     assert "f32_vs_timm_1t" not in out["targets"]
     table = rounds.markdown("m", out, None)
@@ -82,8 +83,6 @@ def test_target_verdicts():
 
 
 def test_tflite_timer_times_every_file_and_thread_count(tmp_path, capsys):
-    from export import to_tflite
-
     path = tmp_path / "tiny.tflite"
     path.write_bytes(to_tflite(tiny_model("mixer_s16_224"), "float32"))
     tflite_time.main([str(path), "--runs", "2"])
@@ -91,6 +90,14 @@ def test_tflite_timer_times_every_file_and_thread_count(tmp_path, capsys):
     assert set(out["numpy_peak_gflops"]) == {"1t", "2t"} and min(out["numpy_peak_gflops"].values()) > 0
     assert set(out[str(path)]) == {"1t", "2t"}
     assert all(out[str(path)][t]["runs"] == 2 and out[str(path)][t]["median_ms"] > 0 for t in ("1t", "2t"))
+
+
+def test_tflite_timer_process_never_loads_tensorflow():
+    import subprocess
+    import sys
+    code = "import sys, benchmarks.tflite_time\nassert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_bf16_training_only_where_the_cpu_has_native_bf16():
@@ -104,7 +111,7 @@ def test_bf16_training_only_where_the_cpu_has_native_bf16():
 
 
 def test_training_rounds_take_our_faster_graph_and_ratio_within_the_round(monkeypatch):
-    import benchmarks.run as run
+    import benchmarks.procs as procs
 
     ours = iter([(4.0, 5.0), (6.0, 3.0)])  # (plain, XLA) images/s per round
     peer = {"kecam": iter([4.0, 5.0]), "timm": iter([5.0, 8.0])}
@@ -118,8 +125,8 @@ def test_training_rounds_take_our_faster_graph_and_ratio_within_the_round(monkey
         who = "kecam" if "kecam" in script else "timm"
         return {"m": {"train_batch32": {"images_per_s": next(peer[who])}}}
 
-    monkeypatch.setattr(run, "run_json", run_json)
-    monkeypatch.setattr(run, "peers", peers)
+    monkeypatch.setattr(procs, "run_json", run_json)
+    monkeypatch.setattr(procs, "peers", peers)
     out = rounds.train_rounds("m", 2, 3, "python", precisions=("float32",))
     assert [r["float32"]["ours"] for r in out["per_round"]] == [5.0, 6.0]
     assert out["targets"]["train_vs_kecam"]["rounds"] == pytest.approx([1.25, 1.2])
@@ -128,7 +135,7 @@ def test_training_rounds_take_our_faster_graph_and_ratio_within_the_round(monkey
 
 
 def test_int8_ceiling_is_measured_and_reported():
-    from benchmarks.measure import int8_gemm_ceiling
+    from benchmarks.ours import int8_gemm_ceiling
     from benchmarks.report import markdown
 
     c = int8_gemm_ceiling(rows=16, dim=32, hidden=64, runs=2)

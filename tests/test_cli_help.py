@@ -21,7 +21,7 @@ print(json.dumps({"code": code, "usage": out.getvalue().startswith("usage:"),
 """
 
 
-@pytest.mark.parametrize("module", ["training.cli", "training.convert_cli", "training.eval_cli"])
+@pytest.mark.parametrize("module", ["training.cli", "training.convert_cli", "training.eval_cli", "export.cli"])
 def test_help_leaves_tensorflow_unimported(module):
     proc = subprocess.run([sys.executable, "-c", PROBE, module], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -24,6 +24,7 @@ def saved(tmp_path_factory):
     float32 export."""
     import keras
 
+    from export.options import ExportOptions
     from export.pipeline import export_model
     folder = tmp_path_factory.mktemp("eval")
     keras.utils.set_random_seed(0)
@@ -33,7 +34,8 @@ def saved(tmp_path_factory):
     model.fit(load_dataset("digits", "train", batch_size=64, **load), epochs=2, verbose=0)
     model.save(folder / "model.keras")
     test = load_dataset("digits", "test", batch_size=360, **load)
-    export_model(model, folder / "export", "float32", eval_data=test, latency_runs=1, threads=(1,), progress=False)
+    export_model(model, folder / "export", ExportOptions(modes="float32", latency_runs=1, threads=(1,), progress=False),
+                 eval_data=test)
     images, labels = next(iter(test))
     logits = model.predict(images, verbose=0)
     return folder, model, float(np.mean(logits.argmax(1) == labels.numpy()))

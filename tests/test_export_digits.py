@@ -9,8 +9,10 @@ import json
 
 import pytest
 
-import export
 import keras_mlp
+from export.modes import MODES
+from export.options import ExportOptions
+from export.pipeline import export_model
 from tests.backends import tensorflow_only
 
 pytestmark = [pytest.mark.slow, tensorflow_only("TFLite export")]
@@ -41,9 +43,9 @@ def train_digits_model(epochs: int = 60, seed: int = 0):
 def test_digits_all_modes_qat_matches_float(tmp_path):
     model = train_digits_model()
     train, test = digits_arrays("train"), digits_arrays("test")
-    summary = export.export_model(model, tmp_path, "all", train_data=train, eval_data=test,
-                                  class_names=[str(i) for i in range(10)], mean=MEAN, std=STD, qat_epochs=3,
-                                  qat_learning_rate=1e-4, latency_runs=100, progress=False)
+    options = ExportOptions(modes="all", class_names=[str(i) for i in range(10)], qat_epochs=3,
+                            qat_learning_rate=1e-4, latency_runs=100, progress=False)
+    summary = export_model(model, tmp_path, options, train_data=train, eval_data=test)
     print((tmp_path / "report.md").read_text())
     print(json.dumps({r["mode"]: r.get("qat", {}) for r in summary["results"] if r["mode"] == "qat"}))
     acc = {r["mode"]: r["parity"]["tflite_accuracy"] for r in summary["results"]}
@@ -52,4 +54,4 @@ def test_digits_all_modes_qat_matches_float(tmp_path):
     assert acc["qat"] >= acc["int8"]
     assert acc["qat"] >= summary["float_accuracy"] - 0.003
     for mode in ("int8", "qat"):
-        assert summary["results"][export.MODES.index(mode)]["float_compute_ops"] == {}
+        assert summary["results"][MODES.index(mode)]["float_compute_ops"] == {}

@@ -16,12 +16,13 @@ import textwrap
 import numpy as np
 import pytest
 
-import export
-from export import runtimes
+from export import litert, runtimes
+from export.options import ExportOptions
+from export.pipeline import export_model
 from keras_mlp.data import load_dataset
 from keras_mlp.preprocessing import Preprocessing
 from tests.backends import tensorflow_only
-from tests.helpers import randomize_weights, tiny_model
+from tests.helpers import random_tiny_model, tiny_model
 
 pytestmark = [pytest.mark.slow, tensorflow_only("TFLite export")]
 MEDIAPIPE = runtimes.MEDIAPIPE
@@ -57,22 +58,22 @@ def mediapipe_python(tmp_path_factory) -> str:
 
 @pytest.mark.parametrize("mode", ["float32", "int8_float_io"])
 def test_mediapipe_image_classifier_uses_metadata(tmp_path, mediapipe_python, mode):
-    model = randomize_weights(tiny_model("mixer_s16_224", image_size=16, patch_size=4, num_classes=5))
+    model = random_tiny_model("mixer_s16_224", image_size=16, patch_size=4, num_classes=5)
     rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
-    normalised = (pixels[None].astype("float32") / 255.0 - 0.5) / 0.5
-    names = ["zero", "one", "two", "three", "four"]
+    pixels = rng.integers(0, 256, (32, 16, 16, 3), dtype=np.uint8)  # the gate's 32 images; MediaPipe gets the first
+    normalised = (pixels.astype("float32") / 255.0 - 0.5) / 0.5
+    names = ("zero", "one", "two", "three", "four")
     calibration = rng.uniform(-1, 1, (32, 16, 16, 3)).astype("float32")
-    summary = export.export_model(model, tmp_path / "out", mode, eval_data=normalised, calibration_data=calibration,
-                                  class_names=names, latency_runs=2, threads=(1,), progress=False,
-                                  thresholds={mode: {"agreement": 0.0, "accuracy_drop": 1.0}})
-    np.save(tmp_path / "image.npy", pixels)
+    options = ExportOptions(modes=mode, class_names=names, latency_runs=2, threads=(1,), progress=False,
+                            thresholds={mode: {"agreement": 0.0, "accuracy_drop": 1.0}})
+    summary = export_model(model, tmp_path / "out", options, eval_data=normalised, calibration_data=calibration)
+    np.save(tmp_path / "image.npy", pixels[0])
     (tmp_path / "classify.py").write_text(CLASSIFY)
     done = subprocess.run([mediapipe_python, str(tmp_path / "classify.py"), summary["files"][mode],
                            str(tmp_path / "image.npy")], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     categories = json.loads(done.stdout.strip().splitlines()[-1])
-    logits = model.predict(normalised, verbose=0)[0]
+    logits = model.predict(normalised[:1], verbose=0)[0]
     assert categories[0][0] == names[int(np.argmax(logits))]  # labels from the metadata, normalisation applied
     if mode == "float32":
         np.testing.assert_allclose(categories[0][1], logits.max(), atol=1e-3)
@@ -101,7 +102,7 @@ def mediapipe_table(summary: dict, out) -> str:
             "|---" * 6 + "|"]
     for r in summary["results"]:
         mp = r["verified_on"]["mediapipe"]
-        dtype = export.parity.interpreter((out / r["file"]).read_bytes()).get_input_details()[0]["dtype"].__name__
+        dtype = litert.load(out / r["file"]).get_input_details()[0]["dtype"].__name__
         agreement = f"{mp['agreement']:.2%} ({mp['detail'].split(': ')[1]})" if "agreement" in mp else "–"
         diff = "–" if "agreement" not in mp else f"{mp['max_abs_score_diff']:.2g} of {mp['max_abs_score']:.3g}"
         rows.append(f"| {r['mode']} | {dtype} | {'classifies' if mp['runs'] else 'NO'} | {agreement} | {diff} | "
@@ -116,9 +117,10 @@ def test_mediapipe_classifies_every_file_it_accepts(tmp_path, mediapipe_python):
     mean = std = (0.5, 0.5, 0.5)
     model = train_digits(mean, std)
     train, test = digits("train", mean, std), digits("test", mean, std)
-    summary = export.export_model(model, tmp_path, "all", train_data=train, eval_data=test,
-                                  class_names=[str(i) for i in range(10)], mean=mean, std=std, qat_epochs=1,
-                                  latency_runs=3, threads=(1,), progress=False, mediapipe_python=mediapipe_python)
+    options = ExportOptions(modes="all", class_names=[str(i) for i in range(10)],
+                            preprocessing=Preprocessing(mean, std), qat_epochs=1, latency_runs=3, threads=(1,),
+                            progress=False, mediapipe_python=mediapipe_python)
+    summary = export_model(model, tmp_path, options, train_data=train, eval_data=test)
     print(f"\nfloat Keras accuracy {summary['float_accuracy']:.2%}\n" + mediapipe_table(summary, tmp_path))
     assert summary["passed"], summary["rejected"]
     assert summary["float_accuracy"] > 0.85
@@ -138,9 +140,10 @@ def test_raw_pixel_file_runs_where_a_per_channel_float_file_cannot(tmp_path, med
     mean, std = (0.45, 0.5, 0.55), (0.6, 0.5, 0.4)
     model = train_digits(mean, std, epochs=10)
     test = digits("test", mean, std)
-    summary = export.export_model(model, tmp_path, "float32,int8_uint8", calibration_data=test[0], eval_data=test,
-                                  class_names=[str(i) for i in range(10)], mean=mean, std=std, latency_runs=3,
-                                  threads=(1,), progress=False, mediapipe_python=mediapipe_python)
+    options = ExportOptions(modes="float32,int8_uint8", class_names=[str(i) for i in range(10)],
+                            preprocessing=Preprocessing(mean, std), latency_runs=3, threads=(1,), progress=False,
+                            mediapipe_python=mediapipe_python)
+    summary = export_model(model, tmp_path, options, calibration_data=test[0], eval_data=test)
     print("\n" + mediapipe_table(summary, tmp_path))
     float32, raw = (r["verified_on"]["mediapipe"] for r in summary["results"])
     assert float32["runs"] is False and "Per-channel image normalization is not available" in float32["reasons"][0]

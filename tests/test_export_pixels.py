@@ -7,12 +7,20 @@ import json
 import numpy as np
 import pytest
 
-import export
 from export import runtimes
 from export.cli import main
+from export.convert import to_tflite
+from export.errors import ExportError
 from export.metadata import read_image_metadata
+from export.options import ExportOptions
+from export.pipeline import export_model
 from export.pixels import PixelNormalization, normalize, pixel_model, to_pixels
+from keras_mlp.backend import keras
+from keras_mlp.preprocessing import Preprocessing
+from tests.backends import tensorflow_only
 from tests.helpers import random_tiny_model
+
+pytestmark = tensorflow_only("TFLite export")
 
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)  # distinct per channel: what MediaPipe cannot apply to a float input
 
@@ -37,17 +45,17 @@ def test_pixel_model_is_the_model_on_normalised_pixels(pixels):
 
 def test_raw_pixel_modes_refuse_normalised_data_and_a_missing_normalisation(pixels):
     model = random_tiny_model("mixer_s16_224")
-    with pytest.raises(export.ExportError, match=r"normalization=\(mean, std\)"):
-        export.to_tflite(model, "int8_uint8", pixels.astype(np.float32))
-    with pytest.raises(export.ExportError, match="must be 0..255 pixels"):
-        export.to_tflite(model, "int8_uint8", normalize(pixels, MEAN, STD), normalization=(MEAN, STD))
-    with pytest.raises(export.ExportError, match="fine-tunes the model first"):
-        export.to_tflite(model, "qat_uint8", pixels.astype(np.float32), normalization=(MEAN, STD))
-    generic = export.pixels.keras.Sequential([export.pixels.keras.Input((32, 32, 3)),
-                                             export.pixels.keras.layers.GlobalAveragePooling2D(),
-                                             export.pixels.keras.layers.Dense(5)], name="generic")
-    with pytest.raises(export.ExportError, match="fold the normalisation into the file"):
-        export.export_model(generic, "unused", "int8_uint8", eval_data=normalize(pixels, MEAN, STD), metadata=False)
+    with pytest.raises(ExportError, match=r"normalization=\(mean, std\)"):
+        to_tflite(model, "int8_uint8", pixels.astype(np.float32))
+    with pytest.raises(ExportError, match="must be 0..255 pixels"):
+        to_tflite(model, "int8_uint8", normalize(pixels, MEAN, STD), normalization=(MEAN, STD))
+    with pytest.raises(ExportError, match="fine-tunes the model first"):
+        to_tflite(model, "qat_uint8", pixels.astype(np.float32), normalization=(MEAN, STD))
+    generic = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.GlobalAveragePooling2D(),
+                                keras.layers.Dense(5)], name="generic")
+    with pytest.raises(ExportError, match="fold the normalisation into the file"):
+        export_model(generic, "unused", ExportOptions(modes="int8_uint8", metadata=False),
+                     eval_data=normalize(pixels, MEAN, STD))
 
 
 def test_export_model_raw_pixel_file_gate_metadata_sidecar_and_runtimes(tmp_path, pixels):
@@ -56,10 +64,10 @@ def test_export_model_raw_pixel_file_gate_metadata_sidecar_and_runtimes(tmp_path
     loose = {"agreement": 0.0, "accuracy_drop": 1.0}  # untrained random nets have near-tied logits: check cosine
     modes = ("float32", "int8", "int8_uint8")
     calibration = normalize(np.clip(pixels, 10, 239), MEAN, STD)  # the uint8 input range is pinned all the same
-    summary = export.export_model(model, tmp_path, ",".join(modes), eval_data=(images, labels),
-                                  calibration_data=calibration, class_names=list("abcde"), mean=MEAN, std=STD,
-                                  latency_runs=2, threads=(1,), progress=False,
-                                  thresholds={m: loose for m in modes if m != "float32"})
+    options = ExportOptions(modes=",".join(modes), class_names=list("abcde"), preprocessing=Preprocessing(MEAN, STD),
+                            latency_runs=2, threads=(1,), progress=False,
+                            thresholds={m: loose for m in modes if m != "float32"})
+    summary = export_model(model, tmp_path, options, eval_data=(images, labels), calibration_data=calibration)
     assert summary["passed"] and list(summary["files"]) == list(modes), summary["rejected"]
     results = {r["mode"]: r for r in summary["results"]}
     parity = results["int8_uint8"]["parity"]  # gated on raw pixels against Keras on those pixels normalised

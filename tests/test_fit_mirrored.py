@@ -11,6 +11,7 @@ import textwrap
 import numpy as np
 
 from export.cli import main as export_main
+from export.parity import MIN_GATE_IMAGES
 from tests.helpers import TINY, flax_mixer_checkpoint, subprocess_env, write_photos
 
 FIT = textwrap.dedent("""
@@ -40,7 +41,7 @@ FIT = textwrap.dedent("""
 def test_fit_under_mirrored_strategy_then_reload_and_export(tmp_path):
     weights = tmp_path / "Mixer-tiny.npz"
     np.savez(weights, **flax_mixer_checkpoint(tokens=16))  # a 32x32 checkpoint with a 5-class head
-    write_photos(tmp_path / "photos", splits=("train", "test"))
+    write_photos(tmp_path / "photos", per_class={"train": 8, "test": -(-MIN_GATE_IMAGES // 3)})  # the gate's minimum
     run = subprocess.run([sys.executable, "-c", FIT, str(weights), str(tmp_path / "photos"),
                           str(tmp_path / "model.keras"), json.dumps(TINY["mixer"])],
                          capture_output=True, text=True, timeout=600,

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import export
 import keras_mlp
+from export import litert
+from export.convert import to_tflite
 from keras_mlp.io import write_atomic
 from tests.backends import tensorflow_only
 
@@ -42,10 +43,10 @@ def histograms(name: str) -> dict[str, dict[str, int]]:
     images = np.random.default_rng(0).normal(size=(8, 32, 32, 3)).astype("float32")
     out = {}
     for key, kwargs in {**MODES, **EXTRA_MODES.get(name, {})}.items():
-        flatbuffer = export.to_tflite(model, calibration=images, num_calibration=8, progress=False, **kwargs)
-        out[key] = dict(sorted(export.op_histogram(flatbuffer).items()))
+        flatbuffer = to_tflite(model, calibration=images, num_calibration=8, progress=False, **kwargs)
+        out[key] = dict(sorted(litert.op_histogram(flatbuffer).items()))
         if kwargs["mode"] == "int8":
-            assert export.convert.float_compute_ops(flatbuffer) == {}, (name, out[key])
+            assert litert.float_compute_ops(flatbuffer) == {}, (name, out[key])
     return out
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import keras
 
 import keras_mlp
+from export.parity import MIN_GATE_IMAGES
 from keras_mlp.weights import get_preset
 from tests.backends import tensorflow_only
 from tests.helpers import randomize_weights, subprocess_env, write_photos
@@ -41,7 +42,8 @@ def test_readme_fine_tune_commands_run_as_written(tmp_path, server):
     keras_mlp.save_checkpoint(model, file)
     path = "/" + preset.files[0].url.split("://", 1)[1]  # where KERAS_MLP_WEIGHTS_MIRROR puts it
     server.files[path] = file.read_bytes()
-    write_photos(tmp_path / "photos", CLASSES, per_class=14, size=(224, 224))
+    # enough photos that the 20% test split holds the gate's fewest images
+    write_photos(tmp_path / "photos", CLASSES, per_class=-(-MIN_GATE_IMAGES * 5 // len(CLASSES)) + 1, size=(224, 224))
 
     env = subprocess_env(KERAS_HOME=str(tmp_path / "keras"), KERAS_MLP_WEIGHTS_MIRROR=server.url,
                          NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")

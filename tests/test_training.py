@@ -12,6 +12,7 @@ import keras_mlp
 from keras_mlp.data import build_pipeline, dataset_info, load_dataset
 from keras_mlp.data.augment import Augmenter
 from keras_mlp.preprocessing import Preprocessing
+from tests.conftest import fail_conversion
 from tests.helpers import TINY_RUN as TINY
 from training import cli
 from training.config import UsageError
@@ -89,6 +90,8 @@ def test_short_run_writes_work_dir(tmp_path, capsys):
     (["--set", "optimizer=adam"], r"`optimizer` must be one of \"adamw\", \"lamb\", \"sgd\", got 'adam'"),
     (["--model", "gmlp_ti16_224"], r"Unknown argument\(s\) \['channels_mlp_dim', 'tokens_mlp_dim'\] for gmlp"),
     (["--strategy", "tpu"], r"--strategy tpu found no TPU \(ValueError: .*\)\. Run on a TPU VM, or set TPU_NAME"),
+    (["--export", "float32", "--set", 'export_options={"qat_epochs":0}'], r"`qat_epochs` must be a positive integer"),
+    (["--export", "float32", "--set", 'export_options={"modes":"int8"}'], r"Unknown export option\(s\) \['modes'\]"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, args, message):
     work = tmp_path / "run"
@@ -189,15 +192,15 @@ def test_every_recipe_resolves_and_documents_its_command():
 
 
 def test_main_job_trains_then_exports_with_parity(tmp_path, capsys, monkeypatch):
-    import export
+    import export.pipeline
 
     seen = {}
 
-    def spy(model, out_dir, modes, **kwargs):
+    def spy(model, out_dir, options, **kwargs):
         seen.update(kwargs)
-        return real(model, out_dir, modes, **kwargs)
+        return real(model, out_dir, options, **kwargs)
 
-    real = export.export_model
+    real = export.pipeline.export_model
     monkeypatch.setattr("training.main_job.export_model", spy)
     work = tmp_path / "run"
     args = [a for a in TINY if a not in ("--export", "none")]
@@ -215,16 +218,7 @@ def test_main_job_trains_then_exports_with_parity(tmp_path, capsys, monkeypatch)
 
 
 def test_main_job_reports_a_mode_whose_conversion_fails(tmp_path, capsys, monkeypatch):
-    import export.pipeline
-
-    real = export.pipeline.to_tflite
-
-    def failing_float16(model, mode, *args, **kwargs):
-        if mode == "float16":
-            raise RuntimeError("converter crashed")
-        return real(model, mode, *args, **kwargs)
-
-    monkeypatch.setattr(export.pipeline, "to_tflite", failing_float16)
+    fail_conversion(monkeypatch, "float16")
     work = tmp_path / "run"
     args = [a for a in TINY if a not in ("--export", "none")]
     assert cli.main(["--work-dir", str(work), *args, "--export", "float32,float16"]) == 1

@@ -80,7 +80,7 @@ class TrainConfig:
     eval_batch_size: int = 256
     eval_every: int = 1  # epochs between held-out evaluations (the last epoch is always evaluated)
     export: str = "all"  # export modes after training ("none" to skip)
-    export_options: dict = dataclasses.field(default_factory=dict)  # export.export_model keywords: {"qat_epochs": 1}
+    export_options: dict = dataclasses.field(default_factory=dict)  # ExportOptions fields: {"qat_epochs": 1}
     verbose: int = 1
 
     def __post_init__(self):

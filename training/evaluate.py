@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 import keras_mlp
-from export.parity import run_tflite
+from export import litert
 from keras_mlp.preprocessing import Preprocessing
 
 
@@ -72,7 +72,7 @@ def _tflite_classifier(path: str) -> Classifier:
     mean, std = ((0.0,) * len(norm["mean"]), (1 / 255,) * len(norm["std"])) if info["input"].get("raw_pixels") \
         else (norm["mean"], norm["std"])
     preprocessing = Preprocessing(mean, std, resize.get("crop_pct", 0.875), resize.get("interpolation", "bicubic"))
-    return Classifier(os.path.basename(path), "tflite", lambda x: run_tflite(flatbuffer, x), preprocessing, size,
+    return Classifier(os.path.basename(path), "tflite", lambda x: litert.run(flatbuffer, x), preprocessing, size,
                       labels, len(labels))
 
 

@@ -1,10 +1,10 @@
-"""The main job: train, then export every TFLite mode with the parity gate (`export.export_model`).
+"""The main job: train, then export every TFLite mode with the parity gate (`export.pipeline.export_model`).
 
 Used by `keras-mlp-train`; with no arguments it is the README's first command (small Mixer on `digits`).
 """
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import json
 import os
 import shutil
@@ -12,25 +12,26 @@ import time
 
 import keras
 
-from export import ExportError, export_model
 from export.datasets import load_splits
-from export.pipeline import resolve_modes
+from export.errors import ExportError
+from export.options import ExportOptions
+from export.pipeline import export_model
 from keras_mlp.io import write_atomic
 from training import workdir
 from training.config import TrainConfig, UsageError
 from training.trainer import Trainer
 
-# What `config.export_options` may set: `export_model`'s keywords but those the main job passes itself.
-EXPORT_OPTIONS = tuple(sorted(set(inspect.signature(export_model).parameters) - {
-    "model", "out_dir", "modes", "train_data", "calibration_data", "eval_data", "class_names", "mean", "std",
-    "progress"}))
+# What `config.export_options` may set: the `ExportOptions` fields but those the main job sets itself (the modes
+# from `config.export`, progress from `config.verbose`, the model's own preprocessing and class names).
+EXPORT_OPTIONS = tuple(sorted({f.name for f in dataclasses.fields(ExportOptions)}
+                              - {"modes", "progress", "preprocessing", "class_names"}))
 
 
 def run(config: TrainConfig, work_dir: str, *, resume: bool = False, overwrite: bool = False) -> dict:
     """Train `config` in `work_dir`, then export (chief only, unless `config.export == "none"`); the report."""
     start = time.perf_counter()
     if config.export != "none":
-        _check_export(config)
+        export_options(config)
     trainer = Trainer(config, work_dir, resume=resume, overwrite=overwrite)
     exported_weights = _previous_weights(work_dir)
     results = trainer.run()
@@ -84,14 +85,15 @@ def _timing(results: dict) -> str:
     return f"training {trained:.1f} s ({speed}); {wall}"
 
 
-def _check_export(config: TrainConfig) -> None:
-    """The export modes and option names, before anything is trained (export_model checks the values)."""
+def export_options(config: TrainConfig) -> ExportOptions:
+    """The export's `ExportOptions` from `config.export` and `config.export_options`, checked (names and values)
+    before anything is trained, else `UsageError`."""
     unknown = sorted(set(config.export_options) - set(EXPORT_OPTIONS))
     if unknown:
         raise UsageError(f"Unknown export option(s) {unknown} in `export_options`. Known: {', '.join(EXPORT_OPTIONS)}; "
                          "e.g. --set export_options='{\"qat_epochs\":1}'.")
     try:
-        resolve_modes(config.export)
+        return ExportOptions(modes=config.export, progress=bool(config.verbose), **config.export_options)
     except ExportError as err:
         raise UsageError(str(err)) from err
 
@@ -103,9 +105,7 @@ def export(trainer: Trainer, out_dir: str) -> dict:
     pre = model.preprocessing
     try:
         train, test, _ = load_splits(config.dataset, pre, model.image_size, data_dir=config.data_dir)
-        summary = export_model(model, out_dir, config.export, train_data=train, eval_data=test,
-                               class_names=model.class_names, mean=pre.mean, std=pre.std,
-                               progress=bool(config.verbose), **config.export_options)
+        summary = export_model(model, out_dir, export_options(config), train_data=train, eval_data=test)
     except ExportError as err:
         raise UsageError(f"Export failed: {err}") from err
     return {"passed": summary["passed"], "float_top1": summary["float_accuracy"], "files": summary["files"],
