@@ -28,7 +28,10 @@ def saved(tmp_path_factory):
     from export.pipeline import export_model
     folder = tmp_path_factory.mktemp("eval")
     keras.utils.set_random_seed(0)
-    model = tiny_model("mixer_s16_224", image_size=8, patch_size=2, num_classes=10, class_names=DIGITS)
+    # not the default crop and resize: the .tflite file must get them from its sidecar
+    preprocessing = keras_mlp.Preprocessing((0.5,) * 3, (0.5,) * 3, crop_pct=1.0, interpolation="bilinear")
+    model = tiny_model("mixer_s16_224", image_size=8, patch_size=2, num_classes=10, class_names=DIGITS,
+                       preprocessing=preprocessing)
     load = dict(preprocessing=model.preprocessing, image_size=(8, 8))
     model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(load_dataset("digits", "train", batch_size=64, **load), epochs=2, verbose=0)
@@ -54,6 +57,9 @@ def test_keras_and_tflite_files_give_the_models_own_accuracy(saved, tmp_path, ca
     assert eval_cli.main([str(tflite), "--data", "digits", "--out", str(out), "--quiet"]) == 0
     tflite_result = json.loads(out.read_text())
     assert tflite_result["top1"] == pytest.approx(expected) and tflite_result["kind"] == "tflite"
+    assert tflite_result["preprocessing"] == keras_result["preprocessing"]  # the model's own, from the sidecar
+    assert (keras_result["preprocessing"]["crop_pct"], keras_result["preprocessing"]["interpolation"]) == (1.0,
+                                                                                                          "bilinear")
     assert "top-1" in capsys.readouterr().out
 
 

@@ -67,11 +67,12 @@ def _tflite_classifier(path: str) -> Classifier:
                               "keras-mlp-export (the .tflite with its .json beside it).") from err
     with open(path, "rb") as f:
         flatbuffer = f.read()
-    resize = info["input"].get("resize", {})  # how the model's images were cropped (absent in older sidecars)
+    # The model's own crop and resize, recorded whole in the sidecar (the exporter's `input.preprocessing`).
+    recorded = info["input"].get("preprocessing") or {}
     # A raw-pixel file (`raw_pixels`) takes 0..255 as they are: a normalisation that leaves them unchanged.
     mean, std = ((0.0,) * len(norm["mean"]), (1 / 255,) * len(norm["std"])) if info["input"].get("raw_pixels") \
         else (norm["mean"], norm["std"])
-    preprocessing = Preprocessing(mean, std, resize.get("crop_pct", 0.875), resize.get("interpolation", "bicubic"))
+    preprocessing = Preprocessing(mean, std, recorded.get("crop_pct", 0.875), recorded.get("interpolation", "bicubic"))
     return Classifier(os.path.basename(path), "tflite", lambda x: litert.run(flatbuffer, x), preprocessing, size,
                       labels, len(labels))
 
