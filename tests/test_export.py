@@ -359,6 +359,9 @@ def test_qat_transfers_exactly_and_converts_to_full_int8(data):
     # Parity against the fine-tuned model it came from (the labels are random: no accuracy to gate on).
     report = check_parity(model, flatbuffer, images, mode="qat", reference=qat_logits)
     assert report.cosine > 0.98 and report.passed, report
+    # ... and still near the float model it started from (one QAT epoch), as before the gate was split.
+    drift = check_parity(model, flatbuffer, images, mode="qat")
+    assert drift.cosine > 0.98, drift
     # The same fine-tune behind the folded normalisation: raw uint8 pixels in (scale 1, zero point 0), float32 out,
     # gated against the fine-tuned model on the same pixels normalised.
     raw = qat.files["qat_uint8"]

@@ -42,8 +42,10 @@ def test_readme_fine_tune_commands_run_as_written(tmp_path, server):
     keras_mlp.save_checkpoint(model, file)
     path = "/" + preset.files[0].url.split("://", 1)[1]  # where KERAS_MLP_WEIGHTS_MIRROR puts it
     server.files[path] = file.read_bytes()
-    # enough photos that the 20% test split holds the gate's fewest images
-    write_photos(tmp_path / "photos", CLASSES, per_class=-(-MIN_GATE_IMAGES * 5 // len(CLASSES)) + 1, size=(224, 224))
+    # photos/{train,test}/<class>/: one batch of the command's to train on, the gate's minimum to test on
+    batch = int(commands[0][commands[0].index("--batch-size") + 1])
+    write_photos(tmp_path / "photos", CLASSES, size=(224, 224), per_class={
+        "train": -(-batch // len(CLASSES)), "test": -(-MIN_GATE_IMAGES // len(CLASSES))})
 
     env = subprocess_env(KERAS_HOME=str(tmp_path / "keras"), KERAS_MLP_WEIGHTS_MIRROR=server.url,
                          NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")

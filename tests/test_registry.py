@@ -9,6 +9,7 @@ import pytest
 
 import keras_mlp
 from keras_mlp.backend import keras
+from keras_mlp.models import FAMILIES
 
 # 1000-class head at 224x224, from the papers' reference code (timm / vision_transformer / deit / lukemelas).
 EXPECTED_PARAMS = {
@@ -76,3 +77,17 @@ def test_center_crop_sizes_and_offsets_are_timms():
         keras_mlp.center_crop(image, 4, 1.5)
     with pytest.raises(ValueError, match=r"Unknown `interpolation`='cubic'"):
         keras_mlp.Preprocessing(interpolation="cubic")(image, 4)
+
+
+# Each family's evaluation preprocessing, as timm's default_cfgs give it (mlp_mixer.py `_cfg`: mean/std 0.5, crop
+# 0.875, bicubic; ResMLP's cfgs take IMAGENET_DEFAULT_MEAN/STD) and, for the feed-forward-only ViT, DeiT's
+# ImageNet normalisation, with which its release was trained.
+IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+EXPECTED_PREPROCESSING = {"MLPMixer": ((0.5,) * 3, (0.5,) * 3), "GMLP": ((0.5,) * 3, (0.5,) * 3),
+                          "ResMLP": IMAGENET, "FeedForwardViT": IMAGENET}
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.__name__)
+def test_each_familys_default_preprocessing_is_the_published_one(family):
+    mean, std = EXPECTED_PREPROCESSING[family.__name__]
+    assert family.default_preprocessing == keras_mlp.Preprocessing(mean, std, crop_pct=0.875, interpolation="bicubic")

@@ -144,8 +144,9 @@ def test_bad_fine_tuning_input_exits_2_and_writes_nothing(tmp_path, capsys, monk
 def test_every_fine_tuning_recipe_trains_end_to_end(recipe, tmp_path):
     """Each fine-tuning recipe, on its own model shrunk to the tiny configuration and a tiny checkpoint of it in
     the family's first published layout, trains one epoch on a folder of photos with its augmentation, optimiser
-    and schedule (peak lr 1e-3: the recipes' own is for hundreds of epochs), and ends with a fresh head for the
-    folder's classes and every backbone weight moved."""
+    and schedule (peak lr 1e-2 at this batch: the recipes' own, scaled to batch 4, is too small to move a weight in
+    3 steps), and ends with a fresh head for the folder's classes and every backbone weight moved (the Mixer
+    recipe's zero-initialised head passes no gradient back on the first step, but does after it)."""
     name = recipes.get_recipe(recipe)["model"]
     source = random_tiny_model(name, num_classes=7)
     layout = source.layouts[0]
@@ -156,10 +157,13 @@ def test_every_fine_tuning_recipe_trains_end_to_end(recipe, tmp_path):
               for a in ("--set", f"model.{key}={json.dumps(value)}")]
     work = tmp_path / "run"
     assert cli.main(["--recipe", recipe, "--weights", str(checkpoint), "--dataset", str(photos), "--work-dir",
-                     str(work), "--epochs", "1", "--batch-size", "4", "--lr", "1e-3", "--export", "none",
-                     "--set", "verbose=0", *shrink]) == 0
+                     str(work), "--epochs", "1", "--batch-size", "4", "--lr", "1e-2", "--set", "lr_batch_size=4",
+                     "--export", "none", "--set", "verbose=0", *shrink]) == 0
     tuned = keras.saving.load_model(work / "model.keras")
     assert tuned.class_names == ("cat", "dog", "fox")
     before, after = named_weights(source), named_weights(tuned)
-    moved = [path for path in after if not path.startswith("head/") and not np.array_equal(before[path], after[path])]
-    assert len(moved) == len([p for p in after if not p.startswith("head/")]), set(after) - set(moved)
+    # A Mixer token-mixing output bias adds one value per token to every channel, which each following LayerNorm
+    # removes: its gradient is zero up to rounding, and SGD does not move it.
+    backbone = [p for p in after if not p.startswith("head/") and not p.endswith("token_mixing/mlp/fc2/bias")]
+    assert [p for p in backbone if np.array_equal(before[p], after[p])] == []
+    assert np.any(np.asarray(after["head/kernel"])), "the fresh head did not train"
