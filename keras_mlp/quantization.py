@@ -48,7 +48,7 @@ def quantize_aware(model: MLPTrunk, *, weight_bits: int = 8, activation_bits: in
     """
     backend = keras.backend.backend()
     if backend not in ("tensorflow", "jax", "torch") or not hasattr(keras.quantizers, "fake_quant_with_min_max_vars"):
-        raise RuntimeError(f"quantize_aware needs keras.quantizers.fake_quant_with_min_max_vars with gradients, which "
+        raise ValueError(f"quantize_aware needs keras.quantizers.fake_quant_with_min_max_vars with gradients, which "
                            f"the {backend!r} backend lacks. Use KERAS_BACKEND=tensorflow, jax or torch.")
     if not isinstance(model, keras.Model):
         raise TypeError(f"quantize_aware takes a keras_mlp model, got {type(model).__name__}.")

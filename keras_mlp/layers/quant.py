@@ -101,8 +101,11 @@ def range_quantizers(layer, quantization: dict | None, *names: str) -> dict:
     """{name: RangeQuantizer} for the activation points `names` of `layer` (empty without quantization)."""
     if quantization is None:
         return {}
-    return {name: RangeQuantizer(quantization["activation_bits"], quantization["momentum"], name=f"{name}_range",
-                                 dtype=layer.dtype_policy) for name in names}
+    quantizers = {name: RangeQuantizer(quantization["activation_bits"], quantization["momentum"],
+                                       name=f"{name}_range", dtype=layer.dtype_policy) for name in names}
+    for quantizer in quantizers.values():
+        quantizer.build(None)  # scalar ranges: built with the owner, whatever the input
+    return quantizers
 
 
 def fq(layer, name: str, x, training=None):
