@@ -44,7 +44,10 @@ class LayerNorm(keras.layers.LayerNormalization):
         param_shape = [x.shape[a] if a in axes else 1 for a in range(rank)]
         centred = q("centred", x - q("mean", ops.mean(x, axes, True)))
         variance = q("variance", ops.mean(q("square", centred * centred), axes, True))
-        y = q("normalised", centred * q("rsqrt", ops.rsqrt(q("variance_eps", variance + self.epsilon))))
+        variance = q("variance_eps", variance + self.epsilon)
+        if self.quantization is not None:  # a variance below half a step rounds to 0: rsqrt(0) = inf, 0 * inf = NaN
+            variance = ops.maximum(variance, self.epsilon)
+        y = q("normalised", centred * q("rsqrt", ops.rsqrt(variance)))
         if self.scale:
             y = q("scaled", y * ops.reshape(ops.cast(self.gamma, y.dtype), param_shape))
         if self.center:

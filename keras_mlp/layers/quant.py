@@ -81,8 +81,10 @@ class RangeQuantizer(keras.layers.Layer):
 
     def call(self, x, training=None):
         if training or self.calibrating:
-            low = ops.minimum(ops.min(ops.stop_gradient(x)), 0.0)  # the range holds 0 (exact zero point)
-            high = ops.maximum(ops.max(ops.stop_gradient(x)), 0.0)
+            seen = ops.stop_gradient(x)
+            seen = ops.where(ops.isfinite(seen), seen, ops.zeros_like(seen))  # one inf must not poison the range
+            low = ops.minimum(ops.min(seen), 0.0)  # the range holds 0 (exact zero point)
+            high = ops.maximum(ops.max(seen), 0.0)
             m = ops.where(self.seen > 0, self.momentum, 0.0)
             self.min.assign(m * self.min + (1 - m) * ops.cast(low, self.min.dtype))
             self.max.assign(m * self.max + (1 - m) * ops.cast(high, self.max.dtype))
