@@ -5,7 +5,7 @@
 >>> model.output_shape
 (None, 10)
 """
-from keras_mlp import layers
+from keras_mlp import layers, quantization
 from keras_mlp.models import GMLP, FeedForwardViT, MLPMixer, MLPTrunk, ResMLP
 from keras_mlp.preprocessing import Preprocessing, center_crop
 from keras_mlp.registry import VARIANTS, Variant, create_model, get_variant, list_models, save_preset
@@ -14,4 +14,4 @@ from keras_mlp.weights import list_presets, load_checkpoint, resize, save_checkp
 __version__ = "0.1.0"
 __all__ = ["FeedForwardViT", "GMLP", "MLPMixer", "MLPTrunk", "Preprocessing", "ResMLP", "VARIANTS", "Variant",
            "center_crop", "create_model", "get_variant", "layers", "list_models", "list_presets", "load_checkpoint",
-           "resize", "save_checkpoint", "save_preset"]
+           "quantization", "resize", "save_checkpoint", "save_preset"]

@@ -5,9 +5,11 @@ from keras_mlp.layers.embedding import ClassTokenPositionEmbedding, SelectToken
 from keras_mlp.layers.gating import SpatialGatingUnit
 from keras_mlp.layers.mlp import MlpBlock, TokenMixing
 from keras_mlp.layers.norm import LayerNorm
+from keras_mlp.layers.quant import QuantConv2D, QuantDense, RangeQuantizer
 from keras_mlp.layers.regularization import DropPath
 from keras_mlp.layers.stem import PatchEmbed
 
 __all__ = ["Affine", "BLOCKS", "ClassTokenPositionEmbedding", "DropPath", "FFBlock", "GMLPBlock", "LayerNorm",
-           "LayerScale", "MixerBlock", "MlpBlock", "PatchEmbed", "ResMLPBlock", "SelectToken", "SpatialGatingUnit",
+           "LayerScale", "MixerBlock", "MlpBlock", "PatchEmbed", "QuantConv2D", "QuantDense",
+           "RangeQuantizer", "ResMLPBlock", "SelectToken", "SpatialGatingUnit",
            "TokenMixing"]

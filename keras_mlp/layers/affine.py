@@ -6,6 +6,7 @@ training" (arXiv:2105.03404), and CaiT's LayerScale (arXiv:2103.17239).
 from __future__ import annotations
 
 from keras_mlp.backend import keras, ops, serializable
+from keras_mlp.layers.quant import check_quantization, fq, quant_config, range_quantizers
 
 
 @serializable
@@ -19,14 +20,23 @@ class Affine(keras.layers.Layer):
     ((2, 4, 8), [(8,), (8,)])
     """
 
+    def __init__(self, quantization: dict | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.quantization = check_quantization(quantization)
+
     def build(self, input_shape):
         dim = (input_shape[-1],)
         self.alpha = self.add_weight(name="alpha", shape=dim, initializer="ones")
         self.beta = self.add_weight(name="beta", shape=dim, initializer="zeros")
+        self.quantizers = range_quantizers(self, self.quantization, "scaled", "output")
         self.built = True
 
-    def call(self, x):
-        return x * ops.cast(self.alpha, x.dtype) + ops.cast(self.beta, x.dtype)
+    def call(self, x, training=None):
+        x = fq(self, "scaled", x * ops.cast(self.alpha, x.dtype), training)
+        return fq(self, "output", x + ops.cast(self.beta, x.dtype), training)
+
+    def get_config(self):
+        return {**super().get_config(), **quant_config(self)}
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -46,20 +56,22 @@ class LayerScale(keras.layers.Layer):
     array([0.1, 0.1, 0.1], dtype=float32)
     """
 
-    def __init__(self, init_value: float = 1e-5, **kwargs):
+    def __init__(self, init_value: float = 1e-5, quantization: dict | None = None, **kwargs):
         super().__init__(**kwargs)
         self.init_value = init_value
+        self.quantization = check_quantization(quantization)
 
     def build(self, input_shape):
         self.gamma = self.add_weight(name="gamma", shape=(input_shape[-1],),
                                      initializer=keras.initializers.Constant(self.init_value))
+        self.quantizers = range_quantizers(self, self.quantization, "output")
         self.built = True
 
-    def call(self, x):
-        return x * ops.cast(self.gamma, x.dtype)
+    def call(self, x, training=None):
+        return fq(self, "output", x * ops.cast(self.gamma, x.dtype), training)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "init_value": self.init_value}
+        return {**super().get_config(), "init_value": self.init_value, **quant_config(self)}

@@ -1,7 +1,8 @@
 """The residual blocks of the four families. The trunk (`keras_mlp.models.trunk`) takes any of them by name.
 
 Every block maps (B, N, C) tokens to (B, N, C) and takes `drop_path_rate`, `layer_norm_epsilon` and
-`kernel_initializer`; the rest of its arguments are the family's own.
+`kernel_initializer` (and `quantization`: None, or fake quantisation as `keras_mlp.layers.quant`, with a range
+after each residual add); the rest of its arguments are the family's own.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from keras_mlp.layers.affine import Affine, LayerScale
 from keras_mlp.layers.gating import SpatialGatingUnit
 from keras_mlp.layers.mlp import MlpBlock, TokenMixing
 from keras_mlp.layers.norm import LayerNorm
+from keras_mlp.layers.quant import check_quantization, dense, fq, quant_config, range_quantizers
 from keras_mlp.layers.regularization import DropPath
 
 
@@ -17,11 +19,12 @@ class _Block(keras.layers.Layer):
     """Shared constructor arguments and config of a residual block."""
 
     def __init__(self, drop_path_rate: float = 0.0, layer_norm_epsilon: float = 1e-6,
-                 kernel_initializer="glorot_uniform", **kwargs):
+                 kernel_initializer="glorot_uniform", quantization: dict | None = None, **kwargs):
         super().__init__(**kwargs)
         self.drop_path_rate = drop_path_rate
         self.layer_norm_epsilon = layer_norm_epsilon
         self.kernel_initializer = kernel_initializer
+        self.quantization = check_quantization(quantization)
 
     def _sublayers(self, input_shape, **layers):
         """Attach, name and build sublayers in order; each is built on `input_shape` (they all keep it)."""
@@ -29,21 +32,29 @@ class _Block(keras.layers.Layer):
             setattr(self, name, layer)
             layer.build(input_shape)
         self.drop_path = DropPath(self.drop_path_rate, name="drop_path", dtype=self.dtype_policy)
+        self.quantizers = range_quantizers(self, self.quantization, *self.residuals)
         self.built = True
 
+    residuals = ("residual1", "residual2")  # the activation point after each residual add
+
+    def _add(self, name, x, branch, training):
+        return fq(self, name, x + self.drop_path(branch, training=training), training)
+
     def _norm(self, name):
-        return LayerNorm(epsilon=self.layer_norm_epsilon, name=name, dtype=self.dtype_policy)
+        return LayerNorm(epsilon=self.layer_norm_epsilon, name=name, dtype=self.dtype_policy,
+                         quantization=self.quantization)
 
     def _dense(self, units, name):
-        return keras.layers.Dense(units, kernel_initializer=initializer(self.kernel_initializer), name=name,
-                                  dtype=self.dtype_policy)
+        return dense(units, self.quantization, kernel_initializer=initializer(self.kernel_initializer), name=name,
+                     dtype=self.dtype_policy)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
         return {**super().get_config(), "drop_path_rate": self.drop_path_rate,
-                "layer_norm_epsilon": self.layer_norm_epsilon, "kernel_initializer": self.kernel_initializer}
+                "layer_norm_epsilon": self.layer_norm_epsilon, "kernel_initializer": self.kernel_initializer,
+                **quant_config(self)}
 
 
 @serializable
@@ -71,7 +82,7 @@ class MixerBlock(_Block):
 
     def build(self, input_shape):
         mlp = dict(approximate_gelu=self.approximate_gelu, kernel_initializer=self.kernel_initializer,
-                   dtype=self.dtype_policy)
+                   dtype=self.dtype_policy, quantization=self.quantization)
         self._sublayers(input_shape,
                         norm1=self._norm("norm1"),
                         token_mixing=TokenMixing(self.tokens_mlp_dim, name="token_mixing", **mlp),
@@ -79,8 +90,9 @@ class MixerBlock(_Block):
                         channel_mixing=MlpBlock(self.channels_mlp_dim, name="channel_mixing", **mlp))
 
     def call(self, x, training=None):
-        x = x + self.drop_path(self.token_mixing(self.norm1(x), training=training), training=training)
-        return x + self.drop_path(self.channel_mixing(self.norm2(x), training=training), training=training)
+        x = self._add("residual1", x, self.token_mixing(self.norm1(x, training=training), training=training), training)
+        return self._add("residual2", x, self.channel_mixing(self.norm2(x, training=training), training=training),
+                         training)
 
     def get_config(self):
         return {**super().get_config(), "tokens_mlp_dim": self.tokens_mlp_dim,
@@ -110,19 +122,23 @@ class ResMLPBlock(_Block):
         self.init_values = init_values
 
     def build(self, input_shape):
-        init, dtype = self.kernel_initializer, self.dtype_policy
+        init, dtype, q = self.kernel_initializer, self.dtype_policy, self.quantization
         self._sublayers(input_shape,
-                        norm1=Affine(name="norm1", dtype=dtype),
-                        linear_tokens=TokenMixing(kernel_initializer=init, name="linear_tokens", dtype=dtype),
-                        ls1=LayerScale(self.init_values, name="ls1", dtype=dtype),
-                        norm2=Affine(name="norm2", dtype=dtype),
+                        norm1=Affine(name="norm1", dtype=dtype, quantization=q),
+                        linear_tokens=TokenMixing(kernel_initializer=init, name="linear_tokens", dtype=dtype,
+                                                  quantization=q),
+                        ls1=LayerScale(self.init_values, name="ls1", dtype=dtype, quantization=q),
+                        norm2=Affine(name="norm2", dtype=dtype, quantization=q),
                         mlp_channels=MlpBlock(int(input_shape[-1] * self.mlp_ratio), kernel_initializer=init,
-                                              name="mlp_channels", dtype=dtype),
-                        ls2=LayerScale(self.init_values, name="ls2", dtype=dtype))
+                                              name="mlp_channels", dtype=dtype, quantization=q),
+                        ls2=LayerScale(self.init_values, name="ls2", dtype=dtype, quantization=q))
 
     def call(self, x, training=None):
-        x = x + self.drop_path(self.ls1(self.linear_tokens(self.norm1(x))), training=training)
-        return x + self.drop_path(self.ls2(self.mlp_channels(self.norm2(x), training=training)), training=training)
+        t = training
+        x = self._add("residual1", x, self.ls1(self.linear_tokens(self.norm1(x, training=t), training=t), training=t),
+                      t)
+        return self._add("residual2", x, self.ls2(self.mlp_channels(self.norm2(x, training=t), training=t),
+                                                  training=t), t)
 
     def get_config(self):
         return {**super().get_config(), "mlp_ratio": self.mlp_ratio, "init_values": self.init_values}
@@ -151,14 +167,17 @@ class GMLPBlock(_Block):
     def build(self, input_shape):
         hidden = int(input_shape[-1] * self.mlp_ratio)
         self._sublayers(input_shape, norm=self._norm("norm"), fc1=self._dense(hidden, "fc1"))
-        self.gate = SpatialGatingUnit(name="gate", dtype=self.dtype_policy)
+        self.gate = SpatialGatingUnit(name="gate", dtype=self.dtype_policy, quantization=self.quantization)
         self.gate.build((*input_shape[:-1], hidden))
         self.fc2 = self._dense(input_shape[-1], "fc2")
         self.fc2.build((*input_shape[:-1], hidden // 2))
 
+    residuals = ("gelu", "residual1")
+
     def call(self, x, training=None):
-        y = self.fc2(self.gate(ops.gelu(self.fc1(self.norm(x)), approximate=False)))
-        return x + self.drop_path(y, training=training)
+        t = training
+        h = fq(self, "gelu", ops.gelu(self.fc1(self.norm(x, training=t), training=t), approximate=False), t)
+        return self._add("residual1", x, self.fc2(self.gate(h, training=t), training=t), t)
 
     def get_config(self):
         return {**super().get_config(), "mlp_ratio": self.mlp_ratio}
@@ -189,15 +208,17 @@ class FFBlock(_Block):
         self._sublayers(input_shape,
                         norm1=self._norm("norm1"),
                         mlp_channels=MlpBlock(int(input_shape[-1] * self.mlp_ratio), kernel_initializer=init,
-                                              name="mlp_channels", dtype=self.dtype_policy),
+                                              name="mlp_channels", dtype=self.dtype_policy,
+                                              quantization=self.quantization),
                         token_mixing=TokenMixing(int(input_shape[1] * self.mlp_ratio), norm=True,
                                                  layer_norm_epsilon=self.layer_norm_epsilon,
                                                  kernel_initializer=init, name="token_mixing",
-                                                 dtype=self.dtype_policy))
+                                                 dtype=self.dtype_policy, quantization=self.quantization))
 
     def call(self, x, training=None):
-        x = x + self.drop_path(self.mlp_channels(self.norm1(x), training=training), training=training)
-        return x + self.drop_path(self.token_mixing(x, training=training), training=training)
+        t = training
+        x = self._add("residual1", x, self.mlp_channels(self.norm1(x, training=t), training=t), t)
+        return self._add("residual2", x, self.token_mixing(x, training=t), t)
 
     def get_config(self):
         return {**super().get_config(), "mlp_ratio": self.mlp_ratio}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from keras_mlp.backend import initializer, keras, ops, serializable
+from keras_mlp.layers.quant import check_quantization, fq, quant_config, range_quantizers
 
 
 def bilinear_matrix(src: int, dst: int) -> np.ndarray:
@@ -33,6 +34,7 @@ class ClassTokenPositionEmbedding(keras.layers.Layer):
         grid_size: (int, int). Patch grid of the model's input.
         pos_embed_grid: (int, int) or None. Grid the embedding is stored on; None means `grid_size`.
             Defaults to None.
+        quantization: dict or None. Fake quantisation (`keras_mlp.layers.quant`). Defaults to None.
 
     Example (a 2×3 patch grid, the embedding stored on 4×4 and resampled):
     >>> import numpy as np
@@ -41,10 +43,11 @@ class ClassTokenPositionEmbedding(keras.layers.Layer):
     ((2, 7, 8), (1, 17, 8))
     """
 
-    def __init__(self, grid_size, pos_embed_grid=None, **kwargs):
+    def __init__(self, grid_size, pos_embed_grid=None, quantization: dict | None = None, **kwargs):
         super().__init__(**kwargs)
         self.grid_size = tuple(grid_size)
         self.pos_embed_grid = tuple(pos_embed_grid or grid_size)
+        self.quantization = check_quantization(quantization)
 
     def build(self, input_shape):
         dim = input_shape[-1]
@@ -57,22 +60,24 @@ class ClassTokenPositionEmbedding(keras.layers.Layer):
             resample = np.kron(bilinear_matrix(self.pos_embed_grid[0], self.grid_size[0]),
                                bilinear_matrix(self.pos_embed_grid[1], self.grid_size[1])).astype("float32")
         self._resample = resample
+        self.quantizers = range_quantizers(self, self.quantization, "tokens", "output")
         self.built = True
 
-    def call(self, tokens):
+    def call(self, tokens, training=None):
         pos = ops.cast(self.pos_embed, tokens.dtype)
         if self._resample is not None:
             grid = ops.matmul(ops.convert_to_tensor(self._resample, tokens.dtype), pos[0, 1:])
             pos = ops.concatenate([pos[:, :1], grid[None]], 1)
         cls = ops.tile(ops.cast(self.cls_token, tokens.dtype), [ops.shape(tokens)[0], 1, 1])
-        return ops.concatenate([cls, tokens], 1) + pos
+        return fq(self, "output", fq(self, "tokens", ops.concatenate([cls, tokens], 1), training) + pos, training)
 
     def compute_output_shape(self, input_shape):
         n = None if input_shape[1] is None else input_shape[1] + 1
         return (input_shape[0], n, input_shape[2])
 
     def get_config(self):
-        return {**super().get_config(), "grid_size": self.grid_size, "pos_embed_grid": self.pos_embed_grid}
+        return {**super().get_config(), "grid_size": self.grid_size, "pos_embed_grid": self.pos_embed_grid,
+                **quant_config(self)}
 
 
 @serializable

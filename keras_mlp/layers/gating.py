@@ -7,6 +7,7 @@ from __future__ import annotations
 from keras_mlp.backend import keras, ops, serializable
 from keras_mlp.layers.mlp import TokenMixing
 from keras_mlp.layers.norm import LayerNorm
+from keras_mlp.layers.quant import check_quantization, fq, quant_config, range_quantizers
 
 
 @serializable
@@ -18,6 +19,7 @@ class SpatialGatingUnit(keras.layers.Layer):
 
     Args:
         layer_norm_epsilon: float. Epsilon of the LayerNorm on v. Defaults to 1e-5 (PyTorch's default, timm).
+        quantization: dict or None. Fake quantisation (`keras_mlp.layers.quant`). Defaults to None.
 
     Example:
     >>> import numpy as np
@@ -25,27 +27,31 @@ class SpatialGatingUnit(keras.layers.Layer):
     (2, 6, 8)
     """
 
-    def __init__(self, layer_norm_epsilon: float = 1e-5, **kwargs):
+    def __init__(self, layer_norm_epsilon: float = 1e-5, quantization: dict | None = None, **kwargs):
         super().__init__(**kwargs)
         self.layer_norm_epsilon = layer_norm_epsilon
+        self.quantization = check_quantization(quantization)
 
     def build(self, input_shape):
         if input_shape[-1] % 2:
             raise ValueError(f"SpatialGatingUnit needs an even channel count, got {input_shape[-1]}.")
         half = (*input_shape[:-1], input_shape[-1] // 2)
-        self.norm = LayerNorm(epsilon=self.layer_norm_epsilon, name="norm", dtype=self.dtype_policy)
+        self.norm = LayerNorm(epsilon=self.layer_norm_epsilon, name="norm", dtype=self.dtype_policy,
+                              quantization=self.quantization)
         self.norm.build(half)
         self.proj = TokenMixing(kernel_initializer={"class_name": "RandomNormal", "config": {"stddev": 1e-6}},
-                                bias_initializer="ones", name="proj", dtype=self.dtype_policy)
+                                bias_initializer="ones", name="proj", dtype=self.dtype_policy,
+                                quantization=self.quantization)
         self.proj.build(half)
+        self.quantizers = range_quantizers(self, self.quantization, "output")
         self.built = True
 
-    def call(self, x):
+    def call(self, x, training=None):
         u, v = ops.split(x, 2, -1)
-        return u * self.proj(self.norm(v))
+        return fq(self, "output", u * self.proj(self.norm(v, training=training), training=training), training)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], input_shape[-1] // 2)
 
     def get_config(self):
-        return {**super().get_config(), "layer_norm_epsilon": self.layer_norm_epsilon}
+        return {**super().get_config(), "layer_norm_epsilon": self.layer_norm_epsilon, **quant_config(self)}

@@ -8,13 +8,18 @@ quantisable, in float32, int8, int16x8 and QAT alike.
 from __future__ import annotations
 
 from keras_mlp.backend import keras, ops, serializable
+from keras_mlp.layers.quant import check_quantization, fq, quant_config, range_quantizers
+
+POINTS = ("mean", "centred", "square", "variance", "variance_eps", "rsqrt", "normalised", "scaled", "output")
 
 
 @serializable
 class LayerNorm(keras.layers.LayerNormalization):
     """`keras.layers.LayerNormalization` (same arguments and weights `gamma`, `beta`) with a quantisable graph.
 
-    Half-precision inputs (mixed precision) are normalised in float32, as Keras does.
+    Half-precision inputs (mixed precision) are normalised in float32, as Keras does. With `quantization` (see
+    `keras_mlp.layers.quant`) every intermediate tensor is fake-quantised (`POINTS`), so that each of the ops it
+    lowers to has a range in a full-int8 file.
 
     Example:
     >>> import numpy as np
@@ -22,15 +27,32 @@ class LayerNorm(keras.layers.LayerNormalization):
     array([[-1.2247,  0.    ,  1.2247]], dtype=float32)
     """
 
-    def call(self, inputs):
+    def __init__(self, *args, quantization: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.quantization = check_quantization(quantization)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.quantizers = range_quantizers(self, self.quantization, *POINTS)
+
+    def call(self, inputs, training=None):
+        def q(name, t):
+            return fq(self, name, t, training)
         x = ops.cast(inputs, self.dtype)  # the variable dtype: float32 under mixed precision
         rank = len(x.shape)
         axes = tuple(a % rank for a in (self.axis if isinstance(self.axis, (list, tuple)) else [self.axis]))
         param_shape = [x.shape[a] if a in axes else 1 for a in range(rank)]
-        centred = x - ops.mean(x, axes, True)
-        y = centred * ops.rsqrt(ops.mean(centred * centred, axes, True) + self.epsilon)
+        centred = q("centred", x - q("mean", ops.mean(x, axes, True)))
+        variance = q("variance", ops.mean(q("square", centred * centred), axes, True))
+        variance = q("variance_eps", variance + self.epsilon)
+        if self.quantization is not None:  # a variance below half a step rounds to 0: rsqrt(0) = inf, 0 * inf = NaN
+            variance = ops.maximum(variance, self.epsilon)
+        y = q("normalised", centred * q("rsqrt", ops.rsqrt(variance)))
         if self.scale:
-            y = y * ops.reshape(ops.cast(self.gamma, y.dtype), param_shape)
+            y = q("scaled", y * ops.reshape(ops.cast(self.gamma, y.dtype), param_shape))
         if self.center:
             y = y + ops.reshape(ops.cast(self.beta, y.dtype), param_shape)
-        return ops.cast(y, inputs.dtype)
+        return ops.cast(q("output", y), inputs.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), **quant_config(self)}

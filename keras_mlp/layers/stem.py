@@ -9,6 +9,7 @@ A `Conv2D` with kernel = stride = patch is that embedding (and lowers to the bui
 from __future__ import annotations
 
 from keras_mlp.backend import initializer, keras, ops, serializable
+from keras_mlp.layers.quant import QuantConv2D, check_quantization, quant_config
 
 
 @serializable
@@ -19,6 +20,7 @@ class PatchEmbed(keras.layers.Layer):
         patch_size: int. Side of the square patches (kernel size and stride).
         hidden_dim: int. Embedding width.
         kernel_initializer: str or dict. Initializer of the projection. Defaults to "glorot_uniform".
+        quantization: dict or None. Fake quantisation (`keras_mlp.layers.quant`). Defaults to None.
 
     Example:
     >>> import numpy as np
@@ -26,21 +28,26 @@ class PatchEmbed(keras.layers.Layer):
     (2, 12, 8)
     """
 
-    def __init__(self, patch_size: int, hidden_dim: int, kernel_initializer="glorot_uniform", **kwargs):
+    def __init__(self, patch_size: int, hidden_dim: int, kernel_initializer="glorot_uniform",
+                 quantization: dict | None = None, **kwargs):
         super().__init__(**kwargs)
         self.patch_size = patch_size
         self.hidden_dim = hidden_dim
         self.kernel_initializer = kernel_initializer
+        self.quantization = check_quantization(quantization)
 
     def build(self, input_shape):
-        self.proj = keras.layers.Conv2D(
-            self.hidden_dim, self.patch_size, strides=self.patch_size, padding="valid",
-            kernel_initializer=initializer(self.kernel_initializer), name="proj", dtype=self.dtype_policy)
+        conv = dict(strides=self.patch_size, padding="valid", kernel_initializer=initializer(self.kernel_initializer),
+                    name="proj", dtype=self.dtype_policy)
+        if self.quantization is None:
+            self.proj = keras.layers.Conv2D(self.hidden_dim, self.patch_size, **conv)
+        else:
+            self.proj = QuantConv2D(self.hidden_dim, self.patch_size, quantization=self.quantization, **conv)
         self.proj.build(input_shape)
         self.built = True
 
-    def call(self, images):
-        x = self.proj(images)
+    def call(self, images, training=None):
+        x = self.proj(images, training=training) if self.quantization else self.proj(images)
         return ops.reshape(x, (-1, x.shape[1] * x.shape[2], self.hidden_dim))
 
     def compute_output_shape(self, input_shape):
@@ -50,4 +57,4 @@ class PatchEmbed(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "patch_size": self.patch_size, "hidden_dim": self.hidden_dim,
-                "kernel_initializer": self.kernel_initializer}
+                "kernel_initializer": self.kernel_initializer, **quant_config(self)}

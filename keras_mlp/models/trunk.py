@@ -12,6 +12,7 @@ import numpy as np
 
 from keras_mlp.backend import initializer, keras
 from keras_mlp.layers import BLOCKS, Affine, ClassTokenPositionEmbedding, LayerNorm, PatchEmbed, SelectToken
+from keras_mlp.layers.quant import RangeQuantizer, check_quantization, dense
 from keras_mlp.preprocessing import Preprocessing
 
 POOLINGS = ("avg", "max", "token")
@@ -79,6 +80,9 @@ class MLPTrunk(keras.Model):
             recorded in the config, so data loading, export and evaluation take it from the model. Defaults to
             None (the family's `default_preprocessing`, RGB: pass your own for other channel counts).
         class_names: list of str or None. One name per output class (labels of exported files). Defaults to None.
+        quantization: dict or None. Fake quantisation for quantisation-aware training (`keras_mlp.layers.quant`;
+            set by `keras_mlp.quantization.quantize_aware`): ranges on the input, in every layer and block, after
+            the pooling and on the logits. Defaults to None (float).
 
     Example (a family is a subclass naming its block; see `keras_mlp.models.mixer.MLPMixer`):
     >>> class TinyGMLP(MLPTrunk):
@@ -107,7 +111,7 @@ class MLPTrunk(keras.Model):
                  image_size=224, input_shape=None, num_classes: int = 1000, include_top: bool = True,
                  pooling: str | None = None, classifier_activation: str | None = None, dropout_rate: float = 0.0,
                  drop_path_rate: float = 0.0, layer_norm_epsilon: float = 1e-6, pos_embed_grid=None,
-                 preprocessing=None, class_names=None, **kwargs):
+                 preprocessing=None, class_names=None, quantization=None, **kwargs):
         # === Checks ===
         patch_size = _positive_int("patch_size", patch_size)
         num_blocks = _positive_int("num_blocks", num_blocks)
@@ -145,21 +149,26 @@ class MLPTrunk(keras.Model):
         dropout_rate = _fraction("dropout_rate", dropout_rate)
         drop_path_rate = _fraction("drop_path_rate", drop_path_rate)
         grid = (shape[0] // patch_size, shape[1] // patch_size)
+        q = check_quantization(quantization)
+        quantized = {} if q is None else {"quantization": q}
 
         # === Functional model ===
         images = keras.Input(shape=shape, name="images")
-        x = PatchEmbed(patch_size, hidden_dim, kernel_initializer=self.kernel_initializer, name="stem")(images)
+        x = images
+        if q is not None:
+            x = RangeQuantizer(q["activation_bits"], q["momentum"], name="input_range")(x)
+        x = PatchEmbed(patch_size, hidden_dim, kernel_initializer=self.kernel_initializer, name="stem", **quantized)(x)
         if self.class_token:
-            x = ClassTokenPositionEmbedding(grid, pos_embed_grid, name="embed")(x)
+            x = ClassTokenPositionEmbedding(grid, pos_embed_grid, name="embed", **quantized)(x)
         block_cls = BLOCKS[self.block]
         for i, rate in enumerate(np.linspace(0.0, drop_path_rate, num_blocks)):
             x = block_cls(drop_path_rate=float(rate), layer_norm_epsilon=layer_norm_epsilon,
                           kernel_initializer=self.kernel_initializer, name=f"{block_cls.__name__}_{i}",
-                          **block_config)(x)
+                          **block_config, **quantized)(x)
         if self.final_norm == "affine":
-            x = Affine(name=self.final_norm_name)(x)
+            x = Affine(name=self.final_norm_name, **quantized)(x)
         else:
-            x = LayerNorm(epsilon=layer_norm_epsilon, name=self.final_norm_name)(x)
+            x = LayerNorm(epsilon=layer_norm_epsilon, name=self.final_norm_name, **quantized)(x)
         pool = pooling or (self.default_pooling if include_top else None)
         if pool == "avg":
             x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
@@ -167,11 +176,13 @@ class MLPTrunk(keras.Model):
             x = keras.layers.GlobalMaxPooling1D(name="pool")(x)
         elif pool == "token":
             x = SelectToken(0, name="pool")(x)
+        if q is not None and pool in ("avg", "max"):  # the MEAN of avg pooling makes a new range
+            x = RangeQuantizer(q["activation_bits"], q["momentum"], name="pool_range")(x)
         if include_top:
             if dropout_rate:
                 x = keras.layers.Dropout(dropout_rate, name="head_drop")(x)
-            x = keras.layers.Dense(num_classes, activation=classifier_activation,
-                                   kernel_initializer=initializer(self.head_initializer), name="head")(x)
+            x = dense(num_classes, q, activation=classifier_activation,
+                      kernel_initializer=initializer(self.head_initializer), name="head")(x)
         super().__init__(inputs=images, outputs=x, **kwargs)
 
         # === Config ===
@@ -191,6 +202,7 @@ class MLPTrunk(keras.Model):
         self.pos_embed_grid = None if pos_embed_grid is None else tuple(pos_embed_grid)
         self.preprocessing = preprocessing
         self.class_names = class_names
+        self.quantization = q
 
     @property
     def grid_size(self) -> tuple[int, int]:
@@ -232,6 +244,8 @@ class MLPTrunk(keras.Model):
         }
         if self.class_token:
             config["pos_embed_grid"] = self.pos_embed_grid
+        if self.quantization is not None:
+            config["quantization"] = self.quantization
         return {**config, **self.block_config}
 
     @classmethod
