@@ -15,7 +15,7 @@ import os
 import sys
 
 from export.errors import EXIT_BAD_INPUT, ExportError
-from export.modes import MODES
+from export.modes import MODES, QAT_ENGINES
 
 
 def batch_size(text: str) -> int | None:
@@ -70,6 +70,8 @@ def parser() -> argparse.ArgumentParser:
                         "mean_abs, accuracy_drop >= 0; cosine, agreement in [0, 1]; see export/README.md)")
     p.add_argument("--qat-epochs", type=positive_int, default=3)
     p.add_argument("--qat-lr", type=positive_float, default=1e-4)
+    p.add_argument("--qat-engine", choices=QAT_ENGINES, default="tfmot",
+                   help="QAT fine-tune: tfmot (tf_keras subprocess) or keras (keras_mlp.quantization, Keras 3)")
     p.add_argument("--latency-runs", type=positive_int, default=50)
     p.add_argument("--threads", type=positive_int, nargs="+", default=[1, 2])
     p.add_argument("--no-metadata", action="store_true", help="do not embed TFLite metadata")

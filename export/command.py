@@ -38,8 +38,8 @@ def run(args) -> int:
         raise ExportError(f"--threshold: {err}") from None
     options = ExportOptions(modes=args.modes, batch_size=args.batch_size, num_calibration=args.num_calibration,
                             num_eval=args.num_eval, thresholds=thresholds, qat_epochs=args.qat_epochs,
-                            qat_learning_rate=args.qat_lr, latency_runs=args.latency_runs, threads=args.threads,
-                            metadata=not args.no_metadata, progress=not args.quiet,
+                            qat_learning_rate=args.qat_lr, qat_engine=args.qat_engine, latency_runs=args.latency_runs,
+                            threads=args.threads, metadata=not args.no_metadata, progress=not args.quiet,
                             mediapipe_python=runtimes.mediapipe_python(args.mediapipe_venv))
     gate_mode = None
     if args.gate is not None and args.modes != "all":

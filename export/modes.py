@@ -14,6 +14,9 @@ MODES = ("float32", "float16", "dynamic", "int8", "int8_uint8", "int8_float_io",
 `int8_uint8` and `qat_uint8` are `int8` and `qat` taking raw uint8 pixels (`export.pixels`)."""
 QAT_MODES = ("qat", "qat_uint8")
 """Modes converted from one quantisation-aware fine-tune of the model (`export.qat`)."""
+QAT_ENGINES = ("tfmot", "keras")
+"""Who fine-tunes the QAT modes: "tfmot" (`export.qat`, tf_keras in a subprocess) or "keras"
+(`export.qat_keras`: `keras_mlp.quantization`, Keras 3 in process)."""
 PIXEL_MODES = {"int8_uint8": "int8", "qat_uint8": "qat"}
 """Raw-pixel mode → the mode whose quantisation it uses (`export.pixels`: uint8 0..255 in, float32 logits out)."""
 CALIBRATED = ("int8", "int8_uint8", "int16x8", "int8_float_io", "qat", "qat_uint8")

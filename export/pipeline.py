@@ -27,6 +27,7 @@ from export.options import ExportOptions
 from export.parity import check_count, check_parity, check_reference, keras_logits
 from export.pixels import normalize, to_pixels
 from export.qat import QATResult, check_qat_model, quantization_aware_training
+from export.qat_keras import keras_quantization_aware_training
 from keras_mlp.io import write_atomic
 
 RUNTIME_IMAGES = 256
@@ -154,6 +155,10 @@ def prepare(model, options: ExportOptions, train_data, calibration_data, eval_da
     return data
 
 
+QAT_ENGINES = {"tfmot": quantization_aware_training, "keras": keras_quantization_aware_training}
+"""`ExportOptions.qat_engine` → its fine-tune (`export.modes.QAT_ENGINES`): the same arguments and `QATResult`."""
+
+
 def qat_run(model, options: ExportOptions, data: Prepared) -> QATResult:
     """The export's one QAT fine-tune, converted to every QAT mode asked, each gated on its own feed: run on the
     first QAT mode; its result (or its error: a failed fine-tune is not repeated) serves the others."""
@@ -164,7 +169,8 @@ def qat_run(model, options: ExportOptions, data: Prepared) -> QATResult:
         gate_images = {m: data.feed(m).images if m not in PIXEL_MODES
                        else normalize(data.feed(m).images, pre.mean, pre.std) for m in modes}
         try:
-            data.qat = quantization_aware_training(
+            engine = QAT_ENGINES[options.qat_engine]
+            data.qat = engine(
                 model, data.train_images, data.train_labels, data.feeds[False].calibration, modes=modes,
                 pixel_calibration=None if pixels is None else pixels.calibration,
                 normalization=None if pre is None else (pre.mean, pre.std), gate_images=gate_images,
@@ -242,6 +248,8 @@ def write_outcome(model, out_dir: str, result: dict, flatbuffer: bytes | None, o
                                f"{options.name}_labels.txt", options.preprocessing, spec,
                                raw_pixels=result["mode"] in PIXEL_MODES)
         sidecar["verified_on"] = result["verified_on"]
+        if "qat" in result:  # which QAT engine (and versions) fine-tuned the model this file was converted from
+            sidecar["qat_engine"], sidecar["qat_versions"] = result["qat"]["qat_engine"], result["qat"]["versions"]
         write_atomic(accepted[1], json.dumps(sidecar, indent=2))
     result["file"] = os.path.relpath(path, out_dir)
     return path
@@ -304,6 +312,7 @@ def export_model(model, out_dir, options: ExportOptions | None = None, *, train_
     summary = {"model": options.name, "notes": notes, "input_shape": [options.batch_size, *data.spec.shape[1:]],
                "num_eval": len(reference),
                "float_accuracy": None if labels is None else float(np.mean(reference.argmax(1) == labels)),
+               "qat_engine": options.qat_engine if any(m in QAT_MODES for m in options.modes) else None,
                "passed": not rejected, "files": written, "rejected": rejected, "results": results}
     summary["report"] = reporting.write_report(summary, out_dir)
     return summary

@@ -62,6 +62,8 @@ def main(folder: str) -> None:
         configure(converter, mode, lambda c=calibration: ({"images": x[None]} for x in c))
         (folder / f"{mode}.tflite").write_bytes(converter.convert())
     (folder / "info.json").write_text(json.dumps({
+        "qat_engine": "tfmot", "versions": {"tensorflow_model_optimization": tfmot.__version__,
+                                            "tf_keras": keras.__version__},
         "transfer_max_abs": float(check), "transfer_tolerance": job["transfer_tolerance"],
         "epochs": job["epochs"], "learning_rate": job["learning_rate"],
         "train_images": int(len(data["train_labels"])), "train_s": round(train_s, 1),

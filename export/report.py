@@ -20,13 +20,22 @@ def runs_on(verified_on: dict | None) -> str:
                      for name, e in verified_on.items())
 
 
+def qat_line(summary: dict) -> str:
+    """' QAT engine: keras (keras 3.15.1).' when a QAT mode ran, else ''."""
+    info = next((r["qat"] for r in summary["results"] if r.get("qat")), None)
+    if info is None:
+        return ""
+    versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
+    return f" QAT engine: {info['qat_engine']} ({versions})."
+
+
 def markdown(summary: dict) -> str:
     """The Markdown table of `summary` (from `export_model`)."""
     threads = next((list(r["latency_ms"]) for r in summary["results"] if r["latency_ms"]), [])
     head = ["mode", "size (KiB)", *[f"latency {t}T (ms)" for t in threads], "max abs", "cosine", "agreement",
             "accuracy", "runs on", "gate"]
     rows = [f"Model `{summary['model']}`, input {summary['input_shape']}, {summary['num_eval']} held-out images"
-            f"; float Keras accuracy {_fmt(summary['float_accuracy'], '.2%')}.", "",
+            f"; float Keras accuracy {_fmt(summary['float_accuracy'], '.2%')}." + qat_line(summary), "",
             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in summary["results"]:
         p = r["parity"] or {}  # None: the conversion failed

@@ -354,6 +354,8 @@ def test_qat_transfers_exactly_and_converts_to_full_int8(data):
         progress=False, signature_batch=None)  # as export_model(batch_size=None)
     flatbuffer, qat_logits = qat.files["qat"], qat.gate_logits["qat"]
     assert qat.info["transfer_max_abs"] <= 1e-5 and qat_logits.shape == (32, 5)
+    assert qat.info["qat_engine"] == "tfmot" and set(qat.info["versions"]) == {"tensorflow_model_optimization",
+                                                                               "tf_keras"}
     assert litert.load(flatbuffer).get_input_details()[0]["shape_signature"][0] == -1
     assert litert.float_compute_ops(flatbuffer) == {} and "GELU" in litert.op_histogram(flatbuffer)
     # Parity against the fine-tuned model it came from (the labels are random: no accuracy to gate on).
@@ -380,6 +382,31 @@ def test_qat_transfer_check_is_relative_to_the_logit_scale(data):
     images, labels = data
     _, info, _ = quantization_aware_training(model, images[:16], labels[:16], images[:8], epochs=1, progress=False)
     assert 1e-4 < info["transfer_max_abs"] <= info["transfer_tolerance"] < 1e-4 * 1e5, info
+
+
+def test_keras_qat_engine_files_pass_the_same_gate_and_say_so(data, tmp_path):
+    images, labels = data
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+    options = ExportOptions(modes="qat,qat_uint8", qat_engine="keras", qat_epochs=1,
+                            preprocessing=Preprocessing(mean, std), **QUIET)
+    summary = export_model(random_tiny_model("mixer_s16_224"), tmp_path, options, train_data=(images, labels),
+                           eval_data=(images, labels))
+    assert summary["passed"] and summary["qat_engine"] == "keras", summary["results"]
+    for result in summary["results"]:
+        flatbuffer = (tmp_path / result["file"]).read_bytes()
+        assert litert.float_compute_ops(flatbuffer) == {} and result["float_compute_ops"] == {}
+        assert result["qat"]["qat_engine"] == "keras" and "keras" in result["qat"]["versions"]
+        sidecar = json.loads((tmp_path / result["file"]).with_suffix(".json").read_text())
+        assert sidecar["qat_engine"] == "keras" and sidecar["qat_versions"] == result["qat"]["versions"]
+    inp = litert.load((tmp_path / summary["files"]["qat_uint8"]).read_bytes()).get_input_details()[0]
+    assert inp["dtype"] == np.uint8 and inp["quantization"] == (1.0, 0)  # raw pixels, as the tfmot engine's
+    assert "QAT engine: keras" in (tmp_path / "report.md").read_text()
+    assert json.loads((tmp_path / "report.json").read_text())["qat_engine"] == "keras"
+
+
+def test_unknown_qat_engine_is_refused():
+    with pytest.raises(ExportError, match="Unknown `qat_engine` 'jax'. Choose from tfmot, keras."):
+        ExportOptions(modes="qat", qat_engine="jax")
 
 
 @pytest.mark.slow

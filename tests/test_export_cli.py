@@ -109,6 +109,13 @@ def test_counts_must_be_positive(tmp_path, capsys, saved, flag):
     assert not (tmp_path / "out").exists()
 
 
+def test_unknown_qat_engine_exits_2(tmp_path, capsys, saved):
+    with pytest.raises(SystemExit) as exit_:
+        main([str(saved), "--data", "digits", "--qat-engine", "jax", "--out", str(tmp_path / "out")])
+    assert exit_.value.code == 2 and "argument --qat-engine: invalid choice: 'jax'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_failed_mode_exits_1_with_the_report(tmp_path, capsys, saved, monkeypatch):
     fail_conversion(monkeypatch, "dynamic", "boom")
     out = tmp_path / "out"
