@@ -40,11 +40,12 @@ class QATResult(NamedTuple):
 
 
 def check_qat_model(model) -> str:
-    """The keras_mlp class name of `model`, or `ExportError`: only keras_mlp models rebuild under tf_keras."""
+    """The keras_mlp class name of `model`, or `ExportError`: both QAT engines rebuild the model from its config."""
     import keras_mlp
     cls = type(model).__name__
     if not isinstance(model, keras_mlp.MLPTrunk) or not hasattr(keras_mlp, cls):
-        raise ExportError(f"QAT needs a keras_mlp model (its layers rebuild under tf_keras for tfmot); got "
+        raise ExportError(f"QAT needs a keras_mlp model (both engines rebuild it from its config: under tf_keras for "
+                          f"tfmot, with fake quantisation for keras); got "
                           f"{cls}. Export a generic model with the post-training modes (e.g. --modes int8).")
     return cls
 
