@@ -3,6 +3,7 @@ of a subprocess. NumPy-only at import (TensorFlow loads inside the functions tha
 import it beside torch."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -16,6 +17,17 @@ from export.timing import timed
 
 THREADS = (1, 2)
 WARMUP = {"warmup": 3, "min_warmup_s": 0.3}  # every timed figure's warm-up: 3 calls and at least 0.3 s
+
+
+def peer_parser(description: str, precision_help: str | None = None) -> argparse.ArgumentParser:
+    """The command line of both peer scripts: variant names, --runs, --train-steps, --only, --precision."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("names", nargs="+")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--train-steps", type=int, default=5)
+    parser.add_argument("--only", choices=["latency", "train"])
+    parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"], help=precision_help)
+    return parser
 
 
 def machine() -> dict:

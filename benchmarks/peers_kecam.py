@@ -3,14 +3,13 @@
 `python benchmarks/peers_kecam.py VARIANT [VARIANT ...] [--only latency|train]` prints one JSON object: per variant,
 batch-1 and batch-32 Keras inference (tf.function) and training images/s (AdamW, batch 32, compiled train_on_batch).
 """
-import argparse
 import json
 
 import numpy as np
 import tensorflow as tf
 from keras_cv_attention_models import mlp_family
 
-from benchmarks.measure import timed
+from benchmarks.measure import peer_parser, timed
 
 MODELS = {"mixer_s16_224": "MLPMixerS16", "resmlp_12_224": "ResMLP12", "gmlp_s16_224": "GMLPS16"}
 
@@ -35,14 +34,8 @@ def train(model, steps: int) -> dict:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="+")
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--train-steps", type=int, default=5)
-    parser.add_argument("--only", choices=["latency", "train"])
-    parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"],
-                        help="tf_keras global dtype policy, set before the model is built")
-    args = parser.parse_args(argv)
+    args = peer_parser(__doc__.splitlines()[0],
+                       precision_help="tf_keras global dtype policy, set before the model is built").parse_args(argv)
     import tf_keras
 
     tf_keras.mixed_precision.set_global_policy(args.precision)

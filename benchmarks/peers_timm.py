@@ -3,13 +3,12 @@
 `python benchmarks/peers_timm.py VARIANT [VARIANT ...] [--only latency|train]` prints one JSON object: per variant,
 batch-1 latency with 1 and 2 threads, batch-32 latency and training images/s (AdamW, batch 32) with 2 threads.
 """
-import argparse
 import json
 
 import timm
 import torch
 
-from benchmarks.measure import timed  # numpy-only module: importable beside torch (PYTHONPATH=repo root)
+from benchmarks.measure import peer_parser, timed  # numpy-only module: importable beside torch (PYTHONPATH=repo root)
 
 
 def latency(model, runs: int) -> dict:
@@ -44,13 +43,7 @@ def train(model, steps: int, precision: str = "float32") -> dict:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="+")
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--train-steps", type=int, default=5)
-    parser.add_argument("--only", choices=["latency", "train"])
-    parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"])
-    args = parser.parse_args(argv)
+    args = peer_parser(__doc__.splitlines()[0]).parse_args(argv)
     out = {"torch": torch.__version__, "timm": timm.__version__}
     for name in args.names:
         if name not in timm.list_models():
