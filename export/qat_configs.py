@@ -15,10 +15,15 @@ every block boundary:
 """
 from __future__ import annotations
 
-import tensorflow_model_optimization as tfmot
+from keras_mlp.backend import LEGACY, keras
 
-from export.convert import nested_layers
-from keras_mlp.backend import keras
+if not LEGACY:  # importing tfmot sets TF_USE_LEGACY_KERAS=1 for the whole process and every child it starts
+    raise ImportError("export.qat_configs runs in tf_keras processes only (TF_USE_LEGACY_KERAS=1, as export.qat_worker "
+                      "is started by export.qat); use export.qat.quantization_aware_training from Keras 3.")
+
+import tensorflow_model_optimization as tfmot  # noqa: E402
+
+from export.convert import nested_layers  # noqa: E402
 
 quantizers = tfmot.quantization.keras.quantizers
 QuantizeConfig = tfmot.quantization.keras.QuantizeConfig

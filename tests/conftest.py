@@ -14,6 +14,21 @@ import pytest
 from tests.helpers import random_images
 
 
+@pytest.fixture(autouse=True)
+def keras_3_stays_keras_3():
+    """Fail the test that leaves TF_USE_LEGACY_KERAS changed in this process (tfmot's import sets it to 1), and put
+    it back: every later subprocess would otherwise build tf_keras models."""
+    before = os.environ.get("TF_USE_LEGACY_KERAS")
+    yield
+    after = os.environ.get("TF_USE_LEGACY_KERAS")
+    if after != before:
+        if before is None:
+            os.environ.pop("TF_USE_LEGACY_KERAS", None)
+        else:
+            os.environ["TF_USE_LEGACY_KERAS"] = before
+        pytest.fail(f"TF_USE_LEGACY_KERAS went from {before!r} to {after!r} in the test process (tfmot imported?)")
+
+
 @pytest.fixture
 def images() -> np.ndarray:
     return random_images()

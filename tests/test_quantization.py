@@ -90,11 +90,10 @@ def test_int8_learned_ranges(trained):
     range (within one step); the file agrees with the QAT Keras model."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from export.convert import check_builtin_only, float_compute_ops
+    from export.litert import float_compute_ops, non_builtin_ops
     _, _, qat, images, _ = trained
     flatbuffer = int8_converter(qat).convert()
-    check_builtin_only(flatbuffer)
-    assert float_compute_ops(flatbuffer) == {}
+    assert non_builtin_ops(flatbuffer) == [] and float_compute_ops(flatbuffer) == {}
     interpreter = Interpreter(model_content=flatbuffer)
     interpreter.allocate_tensors()
     tensors = {d["index"]: d for d in interpreter.get_tensor_details()}

@@ -3,10 +3,13 @@ refused with exit 2 and nothing in it is deleted."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
 from tests.helpers import TINY_RUN as TINY
+from tests.helpers import subprocess_env
 from training import cli
 
 # What a user's folder (a home directory, a project) may hold under the names a work directory uses.
@@ -38,3 +41,13 @@ def test_overwrite_keeps_files_that_are_not_outputs_of_a_run(tmp_path, capsys):
     assert cli.main(["--work-dir", str(work), *TINY, "--overwrite"]) == 0
     assert (work / "notes.txt").read_text() == "mine" and (work / "results.json").exists()
     assert json.loads((work / "config.json").read_text())["batch_size"] == 128
+
+
+def test_legacy_keras_environment_is_refused(tmp_path):
+    """Under TF_USE_LEGACY_KERAS=1 keras_mlp builds tf_keras models, which the Keras 3 trainer cannot train: exit 2
+    with the fix, nothing written (before, a leaked variable made a resumed run silently differ)."""
+    work = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "training.cli", "--work-dir", str(work), *TINY], capture_output=True,
+                          text=True, timeout=300, env=subprocess_env(TF_USE_LEGACY_KERAS="1"))
+    assert done.returncode == 2 and "env -u TF_USE_LEGACY_KERAS" in done.stderr, done.stderr[-2000:]
+    assert not work.exists()

@@ -10,13 +10,14 @@ import keras
 import numpy as np
 import tensorflow_datasets as tfds
 
+from export.parity import MIN_GATE_IMAGES
 from tests.helpers import TINY_RUN as TINY
 from training import cli
 
 NAMES = ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
-def _cifar_binary(folder, per_file: int = 12) -> None:
+def _cifar_binary(folder, per_file: int = MIN_GATE_IMAGES) -> None:  # the test file: the gate's minimum
     """cifar-10-batches-bin/: 5 train files and a test file of records (label byte, 3x32x32 pixel bytes)."""
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -39,7 +40,8 @@ def test_train_and_export_on_a_prepared_tfds_dataset(tmp_path):
     assert cli.main(["--work-dir", str(work), *args, "--dataset", "cifar10", "--data-dir", str(data_dir),
                      "--batch-size", "8", "--export", "float32"]) == 0
     results = json.loads((work / "results.json").read_text())
-    assert results["dataset"] == "cifar10" and results["test_examples"] == 12 and results["steps"] == 60 // 8
+    assert results["dataset"] == "cifar10" and results["test_examples"] == MIN_GATE_IMAGES
+    assert results["steps"] == 5 * MIN_GATE_IMAGES // 8
     assert keras.saving.load_model(work / "model.keras").class_names == tuple(NAMES)
     assert results["export"]["passed"] and set(results["export"]["files"]) == {"float32"}
     labels = (work / "export" / "mixer_s16_224_labels.txt").read_text().split()

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 import keras_mlp
 from keras_mlp import data as data_lib
+from keras_mlp.backend import LEGACY
 from keras_mlp.data.augment import Augmenter
 from keras_mlp.io import atomic_path, write_atomic
 from training import finetune, workdir
@@ -49,6 +50,9 @@ def _check(config: TrainConfig) -> tuple[keras_mlp.Variant, data_lib.DatasetInfo
     The model is built once with a placeholder class count (the dataset's is not known yet), so a bad model
     argument fails before a `--download`.
     """
+    if LEGACY:
+        raise UsageError("TF_USE_LEGACY_KERAS is set, so keras_mlp builds tf_keras models, and the trainer runs on "
+                         "Keras 3. Unset it: env -u TF_USE_LEGACY_KERAS keras-mlp-train ...")
     try:
         variant = keras_mlp.get_variant(config.model)
     except ValueError as err:

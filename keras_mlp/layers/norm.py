@@ -45,7 +45,8 @@ class LayerNorm(keras.layers.LayerNormalization):
         centred = q("centred", x - q("mean", ops.mean(x, axes, True)))
         variance = q("variance", ops.mean(q("square", centred * centred), axes, True))
         variance = q("variance_eps", variance + self.epsilon)
-        if self.quantization is not None:  # a variance below half a step rounds to 0: rsqrt(0) = inf, 0 * inf = NaN
+        # (`getattr`: export binds this `call` to plain Keras LayerNormalization layers, which have no `quantization`)
+        if getattr(self, "quantization", None) is not None:  # a variance under half a step rounds to 0: rsqrt = inf
             variance = ops.maximum(variance, self.epsilon)
         y = q("normalised", centred * q("rsqrt", ops.rsqrt(variance)))
         if self.scale:
