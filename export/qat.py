@@ -50,6 +50,19 @@ def check_qat_model(model) -> str:
     return cls
 
 
+def check_qat_request(model, modes, train_images, uint8_needs: dict) -> tuple[str, tuple]:
+    """What both QAT engines check first: a keras_mlp model, QAT modes only, training images, and for `qat_uint8`
+    every value of `uint8_needs` ({how to pass it: value}); the model's class name and the modes as a tuple."""
+    cls, modes = check_qat_model(model), tuple(modes)
+    if not modes or any(m not in QAT_MODES for m in modes):
+        raise ExportError(f"QAT converts to {', '.join(QAT_MODES)} only, got modes {modes!r}.")
+    if len(train_images) == 0:
+        raise ExportError("QAT training data is empty.")
+    if "qat_uint8" in modes and any(value is None for value in uint8_needs.values()):
+        raise ExportError(f"Mode 'qat_uint8' takes raw pixels: pass {' and '.join(uint8_needs)}.")
+    return cls, modes
+
+
 def quantization_aware_training(model, train_images: np.ndarray, train_labels: np.ndarray,
                                 calibration: np.ndarray, *, modes=("qat",), pixel_calibration: np.ndarray | None = None,
                                 normalization=None, gate_images: dict[str, np.ndarray] | None = None, epochs: int = 3,
@@ -65,15 +78,8 @@ def quantization_aware_training(model, train_images: np.ndarray, train_labels: n
     images} the fine-tuned model is run on (for `qat_uint8`, its gate pixels normalised). `signature_batch` is the
     static batch of the files' signature (None: dynamic), as `to_tflite`'s `batch_size`.
     """
-    cls = check_qat_model(model)
-    modes = tuple(modes)
-    if not modes or any(m not in QAT_MODES for m in modes):
-        raise ExportError(f"QAT converts to {', '.join(QAT_MODES)} only, got modes {modes!r}.")
-    if len(train_images) == 0:
-        raise ExportError("QAT training data is empty.")
-    if "qat_uint8" in modes and (pixel_calibration is None or normalization is None):
-        raise ExportError("Mode 'qat_uint8' takes raw pixels: pass pixel_calibration (0..255 images) and "
-                          "normalization=(mean, std).")
+    cls, modes = check_qat_request(model, modes, train_images, {
+        "pixel_calibration (0..255 images)": pixel_calibration, "normalization=(mean, std)": normalization})
     gate_images = {m: v for m, v in (gate_images or {}).items() if m in modes}
     with tempfile.TemporaryDirectory(prefix="keras_mlp_qat_") as tmp:
         check = np.asarray(train_images[:8], np.float32)

@@ -15,10 +15,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from export.errors import ExportError
-from export.modes import QAT_MODES
 from export.pixels import to_pixels
-from export.qat import QATResult, check_qat_model
+from export.qat import QATResult, check_qat_request
 from keras_mlp.backend import keras
 from keras_mlp.quantization import int8_converter, quantize_aware
 
@@ -58,14 +56,7 @@ def keras_quantization_aware_training(model, train_images: np.ndarray, train_lab
     `qat_uint8`. Arguments only the tfmot engine uses (`pixel_calibration`, `timeout`) are accepted and ignored:
     the files need no representative dataset.
     """
-    check_qat_model(model)
-    modes = tuple(modes)
-    if not modes or any(m not in QAT_MODES for m in modes):
-        raise ExportError(f"QAT converts to {', '.join(QAT_MODES)} only, got modes {modes!r}.")
-    if len(train_images) == 0:
-        raise ExportError("QAT training data is empty.")
-    if "qat_uint8" in modes and normalization is None:
-        raise ExportError("Mode 'qat_uint8' takes raw pixels: pass normalization=(mean, std).")
+    _, modes = check_qat_request(model, modes, train_images, {"normalization=(mean, std)": normalization})
     keras.utils.set_random_seed(seed)
     qat = quantize_aware(model, calibration=np.asarray(calibration, np.float32))
     qat.compile(optimizer=keras.optimizers.Adam(learning_rate), metrics=["accuracy"],
