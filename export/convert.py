@@ -143,6 +143,30 @@ def saved_model(model, directory: str, batch_size: int | None = 1) -> str:
     return directory
 
 
+class SavedModels(contextlib.AbstractContextManager):
+    """The SavedModels `to_tflite` converts from, each written once per (model, batch size, folded normalisation) in
+    one temporary folder, so that every mode of one export converts from the same SavedModel (writing it is about
+    half of a small model's conversion time). Use as a context manager; the folder is removed on exit.
+    """
+
+    def __init__(self):
+        self._tmp = tempfile.TemporaryDirectory(prefix="keras_mlp_export_")
+        self._written: dict[tuple, tuple] = {}  # key -> (model, path); the model kept so that its id stays unique
+
+    def path(self, model, batch_size: int | None = 1, normalization=None) -> str:
+        """The SavedModel of `model` (behind `export.pixels.pixel_model` when `normalization` is given)."""
+        key = (id(model), batch_size, None if normalization is None else str(np.asarray(normalization, float).tolist()))
+        if key not in self._written:
+            served = model if normalization is None else pixel_model(model, *normalization)
+            path = saved_model(served, f"{self._tmp.name}/{len(self._written)}", batch_size)
+            self._written[key] = (model, path)
+        return self._written[key][1]
+
+    def __exit__(self, *exc) -> None:
+        self._written.clear()
+        self._tmp.cleanup()
+
+
 def configure(converter, mode: str, representative: Callable | None) -> None:
     """Set optimisation flags of `converter` for `mode` (built-in ops only in every case)."""
     builtins = tf.lite.OpsSet.TFLITE_BUILTINS
@@ -180,7 +204,8 @@ def check_pixels(images: np.ndarray, normalization) -> None:
 
 
 def to_tflite(model, mode: str = "float32", calibration=None, *, batch_size: int | None = 1,
-              num_calibration: int = 256, progress: bool = True, normalization=None) -> bytes:
+              num_calibration: int = 256, progress: bool = True, normalization=None,
+              saved_models: SavedModels | None = None) -> bytes:
     """Convert a Keras image classifier to a TFLite flatbuffer.
 
     Args:
@@ -193,6 +218,8 @@ def to_tflite(model, mode: str = "float32", calibration=None, *, batch_size: int
         batch_size: int or None. Static batch of the signature (1 for mobile/XNNPACK); None for dynamic.
         num_calibration: int. Images used for calibration. Defaults to 256.
         normalization: (mean, std) per channel on 0..1 pixels, folded into the int8_uint8 file.
+        saved_models: a `SavedModels` the SavedModel is taken from (written there once for all modes); None: a
+            temporary one for this call.
 
     Returns: the flatbuffer bytes. Raises `ExportError` for bad input or non-built-in (Flex/custom) ops.
     """
@@ -207,9 +234,10 @@ def to_tflite(model, mode: str = "float32", calibration=None, *, batch_size: int
         representative = calibration_batches(calibration, spec, num_calibration, progress)
     if mode in PIXEL_MODES:
         check_pixels(collect_images(calibration, spec, num_calibration), normalization)
-        model = pixel_model(model, *normalization)
-    with tempfile.TemporaryDirectory(prefix="keras_mlp_export_") as tmp:
-        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model(model, tmp, batch_size))
+    with contextlib.ExitStack() as stack:
+        saved_models = saved_models or stack.enter_context(SavedModels())
+        converter = tf.lite.TFLiteConverter.from_saved_model(
+            saved_models.path(model, batch_size, normalization if mode in PIXEL_MODES else None))
         configure(converter, mode, representative)
         try:
             flatbuffer = converter.convert()

@@ -8,11 +8,14 @@ export's files: what an earlier export wrote there and this one did not gate is 
 """
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import functools
 import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -20,7 +23,7 @@ import tensorflow as tf
 from export import files, litert, runtimes
 from export import metadata as meta
 from export import report as reporting
-from export.convert import collect_images, input_spec, to_tflite
+from export.convert import SavedModels, collect_images, input_spec, to_tflite
 from export.errors import ExportError
 from export.modes import CALIBRATED, PIXEL_MODES, QAT_MODES
 from export.options import ExportOptions
@@ -108,7 +111,8 @@ class Feed:
 class Prepared:
     """The checked arrays every mode uses: gate labels, the feeds (normalised images; raw pixels when a raw-pixel
     mode is asked), the QAT training set and the pixels of the runtime checks; `qat` holds the one QAT fine-tune
-    (its result, or its error) once a QAT mode has run it."""
+    (its result, or its error; a future while it runs in the background) once started; `saved_models` the
+    SavedModels every converted mode shares."""
 
     spec: tf.TensorSpec
     eval_labels: np.ndarray | None
@@ -116,7 +120,8 @@ class Prepared:
     train_images: np.ndarray | None = None
     train_labels: np.ndarray | None = None
     runtime_pixels: np.ndarray | None = None
-    qat: QATResult | Exception | None = None
+    qat: QATResult | Exception | concurrent.futures.Future | None = None
+    saved_models: SavedModels | None = None
 
     def feed(self, mode: str) -> Feed:
         return self.feeds[mode in PIXEL_MODES]
@@ -157,25 +162,32 @@ def prepare(model, options: ExportOptions, train_data, calibration_data, eval_da
 
 QAT_ENGINES = {"tfmot": quantization_aware_training, "keras": keras_quantization_aware_training}
 """`ExportOptions.qat_engine` → its fine-tune (`export.modes.QAT_ENGINES`): the same arguments and `QATResult`."""
+BACKGROUND_QAT = {"tfmot"}
+"""Engines whose fine-tune runs in a subprocess, started before the other modes convert and run beside them (the
+Keras engine trains in this process, so it runs when its mode's turn comes)."""
+
+
+def qat_job(model, options: ExportOptions, data: Prepared) -> Callable[[], QATResult]:
+    """The export's one QAT fine-tune, converted to every QAT mode asked (each gated on its own feed), as a call."""
+    modes = [m for m in options.modes if m in QAT_MODES]
+    pixels = data.feeds.get(True)
+    pre = options.preprocessing
+    gate_images = {m: data.feed(m).images if m not in PIXEL_MODES
+                   else normalize(data.feed(m).images, pre.mean, pre.std) for m in modes}
+    return functools.partial(
+        QAT_ENGINES[options.qat_engine], model, data.train_images, data.train_labels, data.feeds[False].calibration,
+        modes=modes, pixel_calibration=None if pixels is None else pixels.calibration,
+        normalization=None if pre is None else (pre.mean, pre.std), gate_images=gate_images,
+        epochs=options.qat_epochs, learning_rate=options.qat_learning_rate, batch_size=options.qat_batch_size,
+        progress=options.progress, signature_batch=options.batch_size)
 
 
 def qat_run(model, options: ExportOptions, data: Prepared) -> QATResult:
-    """The export's one QAT fine-tune, converted to every QAT mode asked, each gated on its own feed: run on the
-    first QAT mode; its result (or its error: a failed fine-tune is not repeated) serves the others."""
-    if data.qat is None:
-        modes = [m for m in options.modes if m in QAT_MODES]
-        pixels = data.feeds.get(True)
-        pre = options.preprocessing
-        gate_images = {m: data.feed(m).images if m not in PIXEL_MODES
-                       else normalize(data.feed(m).images, pre.mean, pre.std) for m in modes}
+    """The QAT fine-tune's result: run on the first QAT mode, or awaited where it was started in the background; its
+    result (or its error: a failed fine-tune is not repeated) serves the other QAT modes."""
+    if data.qat is None or isinstance(data.qat, concurrent.futures.Future):
         try:
-            engine = QAT_ENGINES[options.qat_engine]
-            data.qat = engine(
-                model, data.train_images, data.train_labels, data.feeds[False].calibration, modes=modes,
-                pixel_calibration=None if pixels is None else pixels.calibration,
-                normalization=None if pre is None else (pre.mean, pre.std), gate_images=gate_images,
-                epochs=options.qat_epochs, learning_rate=options.qat_learning_rate,
-                batch_size=options.qat_batch_size, progress=options.progress, signature_batch=options.batch_size)
+            data.qat = data.qat.result() if data.qat is not None else qat_job(model, options, data)()
         except Exception as err:  # reported per QAT mode, as its conversion failure
             data.qat = err
     if isinstance(data.qat, Exception):
@@ -196,7 +208,8 @@ def convert_and_gate(model, mode: str, options: ExportOptions, data: Prepared) -
     else:
         flatbuffer = to_tflite(model, mode, feed.calibration, batch_size=options.batch_size,
                                num_calibration=options.num_calibration, progress=options.progress,
-                               normalization=(pre.mean, pre.std) if raw_pixels else None)
+                               normalization=(pre.mean, pre.std) if raw_pixels else None,
+                               saved_models=data.saved_models)
     convert_s = time.perf_counter() - start
     notes = []
     if options.metadata:
@@ -295,19 +308,22 @@ def export_model(model, out_dir, options: ExportOptions | None = None, *, train_
     notes = NOTES + [f"removed {path}: an earlier export's file, not gated against this model" for path in removed]
     write_atomic(os.path.join(out_dir, labels_file), "\n".join(options.class_names) + "\n")  # the sidecars name it
     results, written, rejected = [], {}, {}
-    for mode in options.modes:
-        start = time.perf_counter()
-        try:
-            result, flatbuffer = convert_and_gate(model, mode, options, data)
-        except Exception as err:  # inputs were checked above: this mode failed to convert; the others go on
-            flatbuffer = None
-            result = {"mode": mode, "size_bytes": None, "convert_s": round(time.perf_counter() - start, 2),
-                      "latency_ms": {}, "parity": None, "ops": {}, "float_compute_ops": {}, "passed": False,
-                      "failures": [f"conversion failed: {type(err).__name__}: {err}"], "notes": [],
-                      "verified_on": None}
-        path = write_outcome(model, out_dir, result, flatbuffer, options, data.spec)
-        (written if result["passed"] else rejected)[mode] = path
-        results.append(result)
+    with SavedModels() as data.saved_models, concurrent.futures.ThreadPoolExecutor(1) as background:
+        if options.qat_engine in BACKGROUND_QAT and any(m in QAT_MODES for m in options.modes):
+            data.qat = background.submit(lambda: qat_job(model, options, data)())  # runs beside the other modes
+        for mode in options.modes:
+            start = time.perf_counter()
+            try:
+                result, flatbuffer = convert_and_gate(model, mode, options, data)
+            except Exception as err:  # inputs were checked above: this mode failed to convert; the others go on
+                flatbuffer = None
+                result = {"mode": mode, "size_bytes": None, "convert_s": round(time.perf_counter() - start, 2),
+                          "latency_ms": {}, "parity": None, "ops": {}, "float_compute_ops": {}, "passed": False,
+                          "failures": [f"conversion failed: {type(err).__name__}: {err}"], "notes": [],
+                          "verified_on": None}
+            path = write_outcome(model, out_dir, result, flatbuffer, options, data.spec)
+            (written if result["passed"] else rejected)[mode] = path
+            results.append(result)
     labels, reference = data.eval_labels, data.feeds[False].reference
     summary = {"model": options.name, "notes": notes, "input_shape": [options.batch_size, *data.spec.shape[1:]],
                "num_eval": len(reference),
