@@ -114,6 +114,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--epochs", type=int, default=30, help="digits training epochs")
     parser.add_argument("--families", nargs="+", default=list(FAMILIES))
     parser.add_argument("--kinds", nargs="+", default=["tiny", "digits"], choices=["tiny", "digits", "full"])
+    parser.add_argument("--modes", default=None,
+                        help="modes to export (e.g. int8,int8_uint8); default every mode, float32..int8 at full size")
     parser.add_argument("--also", nargs="*", default=[], help="figures.json of other runs to include in the table")
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -126,7 +128,7 @@ def main(argv=None) -> dict:
             if key in results:
                 continue
             model, train, test = makers[kind](name)
-            modes = "float32,float16,dynamic,int8" if kind == "full" else "all"
+            modes = args.modes or ("float32,float16,dynamic,int8" if kind == "full" else "all")
             summary = export_model(model, out / key.replace("/", "_"), dataclasses.replace(options, modes=modes),
                                    train_data=train, eval_data=test)
             results[key] = {r["mode"]: {**figures(r["parity"]), "passed": r["passed"], "failures": r["failures"]}

@@ -146,3 +146,48 @@ def test_int8_ceiling_is_measured_and_reported():
          "int8_ceiling": c, "variants": {}}
     line = next(line for line in markdown(r).splitlines() if line.startswith("int8 limit"))
     assert f"(int8 {c['speedup']['1t']:.2f}× faster) with 1 thread" in line and "with 2 threads" in line
+
+
+def test_backend_rounds_run_each_backend_in_its_own_process_and_ratio_within_the_round(monkeypatch):
+    import benchmarks.procs as procs
+    from benchmarks import train_backends
+
+    figures = {"tensorflow": iter([2.0, 3.0]), "jax": iter([4.0, 3.0]), "timm": iter([5.0, 4.0])}
+    order = []
+
+    def run_json(argv, env=None, timeout=3600):
+        backend = env["KERAS_BACKEND"]
+        order.append(backend)
+        assert argv[argv.index("--worker") + 1] == "m" and argv[argv.index("--precisions") + 1] == "float32"
+        assert ("--jit" in argv) == (backend == "jax")
+        return {"images_per_s": next(figures[backend])}
+
+    def peers(script, python, args, env=None, timeout=3600):
+        order.append("timm")
+        return {"m": {"train_batch32": {"images_per_s": next(figures["timm"])}}}
+
+    monkeypatch.setattr(procs, "run_json", run_json)
+    monkeypatch.setattr(procs, "peers", peers)
+    out = train_backends.rounds("m", ["tensorflow", "jax", "timm"], ["float32"], 2, 5, 2, "python")
+    assert order == ["tensorflow", "jax", "timm", "timm", "jax", "tensorflow"]
+    entry = out["summary"]["float32"]
+    assert entry["jax"]["vs_timm"]["rounds"] == pytest.approx([0.8, 0.75])
+    assert entry["fastest"] == "jax" and entry["target"] == {"bound": 1.0, "value": pytest.approx(0.775),
+                                                              "met": False}
+    table = train_backends.markdown({**out, "machine": {"cpu": "c", "isa": [], "cores": 2, "date": "d"},
+                                     "args": {"variant": "m", "rounds": 2, "steps": 5, "warmup": 2,
+                                              "runners": ["tensorflow", "jax", "timm"]}})
+    assert "| jax | float32 | 3.5 (3.0–4.0) | 0.78 (0.75–0.80) |" in table
+    assert "fastest Keras backend jax, 0.78× timm (target >= 1.0: not met)" in table
+
+
+def test_fit_throughput_times_the_steps_after_warm_up(monkeypatch):
+    import keras_mlp
+    from benchmarks import train_backends
+
+    model = tiny_model("mixer_s16_224")
+    monkeypatch.setattr(keras_mlp, "create_model", lambda name: model)
+    out = train_backends.fit_throughput("mixer_s16_224", "float32", steps=3, warmup=1, jit_compile=False, batch=4)
+    assert out["backend"] == "tensorflow" and out["steps"] == 3 and out["warmup_s"] > 0
+    assert out["min_ms"] <= out["median_ms"] <= out["max_ms"]
+    assert out["images_per_s"] == pytest.approx(4 / (out["median_ms"] / 1e3))

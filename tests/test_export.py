@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
 
 from export import litert
-from export.convert import float32_roundtrip, nested_layers, to_tflite
+from export.convert import SavedModels, float32_roundtrip, nested_layers, to_tflite
 from export.errors import ExportError
 from export.metadata import read_metadata
 from export.modes import MODES
@@ -65,6 +66,20 @@ def test_dynamic_batch_and_roundtrip_helper(data):
     np.testing.assert_allclose(logits, model.predict(images[:3], verbose=0), atol=1e-4)
     with pytest.raises(ExportError, match=r"expects images of shape \(32, 32, 3\), got \(16, 16, 3\)"):
         litert.run(flatbuffer, images[:2, :16, :16])  # plain ints, not np.int32(32)
+
+
+def test_modes_share_one_saved_model_per_model_and_input_kind(data):
+    model, other = random_tiny_model("mixer_s16_224"), random_tiny_model("mixer_s16_224", seed=1)
+    normalization = ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    with SavedModels() as saved:
+        first = saved.path(model)
+        assert saved.path(model) == first and saved.path(model, batch_size=None) != first
+        assert saved.path(other) != first and saved.path(model, normalization=normalization) != first
+        shared = to_tflite(model, "float16", progress=False, saved_models=saved)
+        folder = os.path.dirname(first)
+    assert not os.path.exists(folder)  # removed on exit
+    assert shared == to_tflite(model, "float16", progress=False)  # the same file as from its own SavedModel
+    assert shared != to_tflite(other, "float16", progress=False)
 
 
 def test_export_model_files_gate_and_rejection(tmp_path, data):
@@ -168,7 +183,7 @@ def test_every_mode_has_gate_thresholds_on_error_cosine_agreement_and_accuracy()
 def test_every_mode_bounds_the_relative_logit_error(mode):
     rng = np.random.default_rng(0)
     reference = rng.normal(size=(64, 10)) + 12.0 * np.eye(10)[np.arange(64) % 10]  # clear top-1: no flip possible
-    logits = reference + rng.normal(scale=0.5 * reference.std(), size=reference.shape)
+    logits = reference + rng.normal(scale=0.6 * reference.std(), size=reference.shape)  # mean_rel 0.46
     assert (logits.argmax(1) == reference.argmax(1)).all()
     for labels in (None, np.arange(64) % 10):  # same top-1 everywhere: agreement and accuracy alone would pass
         report = compare(reference, logits, labels, mode)
@@ -294,12 +309,12 @@ def test_feature_model_and_path_names_refused(tmp_path):
     with pytest.raises(ExportError, match=r"one 2-D \(batch, classes\) output; this model's output is"):
         export_model(features, tmp_path / "f", ExportOptions(modes="float32"),
                      eval_data=np.zeros((32, 16, 16, 3), np.float32))
+    assert not (tmp_path / "f").exists()  # refused before its output folder was made
     for name in ("../../escaped", "a/b", "..", "a\\b"):
         with pytest.raises(ExportError, match="plain file-name stem"):
             ExportOptions(modes="float32", name=name)
     with pytest.raises(ExportError, match="`num_eval` must be a positive integer, got 0"):
         ExportOptions(modes="float32", num_eval=0)
-    assert not (tmp_path / "n").exists() and not (tmp_path / "f").exists()
 
 
 def test_nested_layer_norms_of_a_generic_model_are_found_and_quantised(data):
