@@ -267,9 +267,11 @@ class Trainer:
         elif self.chief and step:
             print(f"Resuming {self.work_dir} at step {step}/{self.total_steps} (epoch {step // spe + 1}/"
                   f"{config.epochs}).")
+        iterator = None
         while step < self.total_steps:
             epoch, first = divmod(step, spe)
-            iterator = self._train_data(epoch, first, 1)
+            if iterator is None:  # one input pipeline for every remaining epoch (batches depend on epoch and position)
+                iterator = self._train_data(epoch, first, config.epochs - epoch)
             bar = keras.utils.Progbar(spe, verbose=config.verbose if self.chief else 0,
                                       stateful_metrics=["lr", "test_top1"])
             if self.chief and config.verbose:
