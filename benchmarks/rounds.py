@@ -35,7 +35,8 @@ def default_precisions(isa: list[str]) -> tuple[str, ...]:
     return PRECISIONS if any(flag in isa for flag in NATIVE_BF16) else PRECISIONS[:1]
 
 
-def _summary(values: list[float]) -> dict:
+def summarize(values: list[float]) -> dict:
+    """Median, min and max of per-round values, and the values."""
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "rounds": values}
 
 
@@ -67,12 +68,12 @@ def latency_rounds(name: str, rounds: int, runs: int, torch_python: str) -> dict
         f32 = [r["ours"][files["float32"]["path"]][t]["median_ms"] for r in per_round]
         i8 = [r["ours"][files["int8"]["path"]][t]["median_ms"] for r in per_round]
         peak = [r["ours"]["numpy_peak_gflops"][t] for r in per_round]
-        targets[f"f32_peak_{t}"] = _summary([made["flops"] / (ms * 1e6) / p for ms, p in zip(f32, peak)])
-        targets[f"int8_speedup_{t}"] = _summary([a / b for a, b in zip(f32, i8)])
+        targets[f"f32_peak_{t}"] = summarize([made["flops"] / (ms * 1e6) / p for ms, p in zip(f32, peak)])
+        targets[f"int8_speedup_{t}"] = summarize([a / b for a, b in zip(f32, i8)])
         timm = [(r["timm"].get(name) or {}).get(f"batch1_{t}") for r in per_round]
         if all(timm):
-            targets[f"f32_vs_timm_{t}"] = _summary([a / b["median_ms"] for a, b in zip(f32, timm)])
-        out[f"f32_{t}_ms"], out[f"int8_{t}_ms"] = _summary(f32), _summary(i8)
+            targets[f"f32_vs_timm_{t}"] = summarize([a / b["median_ms"] for a, b in zip(f32, timm)])
+        out[f"f32_{t}_ms"], out[f"int8_{t}_ms"] = summarize(f32), summarize(i8)
     return {**out, "targets": targets}
 
 
@@ -104,12 +105,12 @@ def train_rounds(name: str, rounds: int, steps: int, torch_python: str, precisio
     out = {"per_round": per_round, "precisions": list(precisions), "images_per_s": {}, "targets": {}}
     for precision in precisions:
         runs = [r[precision] for r in per_round]
-        out["images_per_s"][precision] = {who: _summary([r[who] for r in runs]) for who in ("ours", "kecam", "timm")
+        out["images_per_s"][precision] = {who: summarize([r[who] for r in runs]) for who in ("ours", "kecam", "timm")
                                           if all(r[who] for r in runs)}
         for peer in ("kecam", "timm"):
             if all(r[peer] for r in runs):
                 suffix = "" if precision == "float32" else "_bf16"
-                out["targets"][f"train_vs_{peer}{suffix}"] = _summary([r["ours"] / r[peer] for r in runs])
+                out["targets"][f"train_vs_{peer}{suffix}"] = summarize([r["ours"] / r[peer] for r in runs])
     return out
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import keras_mlp
 from benchmarks import procs
 from benchmarks.measure import machine
-from benchmarks.rounds import PRECISIONS, default_precisions
+from benchmarks.rounds import PRECISIONS, default_precisions, summarize
 from keras_mlp.backend import keras
 from keras_mlp.io import write_atomic
 
@@ -94,11 +94,11 @@ def rounds(name: str, runners: list[str], precisions, rounds_: int, steps: int, 
     for precision in precisions:
         figures = {r: [row[precision][r].get("images_per_s") for row in per_round] for r in runners}
         measured = {r: v for r, v in figures.items() if all(v)}
-        entry = {r: _summary(v) for r, v in measured.items()}
+        entry = {r: summarize(v) for r, v in measured.items()}
         if "timm" in measured:
             for r in measured:
                 if r != "timm":
-                    entry[r]["vs_timm"] = _summary([a / b for a, b in zip(measured[r], measured["timm"])])
+                    entry[r]["vs_timm"] = summarize([a / b for a, b in zip(measured[r], measured["timm"])])
         ours = {r: entry[r]["median"] for r in measured if r != "timm"}
         if ours:
             fastest = max(ours, key=ours.get)
@@ -108,10 +108,6 @@ def rounds(name: str, runners: list[str], precisions, rounds_: int, steps: int, 
                                    "met": entry[fastest]["vs_timm"]["median"] >= TARGETS[precision]}
         summary[precision] = entry
     return {"per_round": per_round, "summary": summary}
-
-
-def _summary(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "rounds": values}
 
 
 def markdown(result: dict) -> str:
