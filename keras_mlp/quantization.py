@@ -69,7 +69,7 @@ def quantize_aware(model: MLPTrunk, *, weight_bits: int = 8, activation_bits: in
     values = {v.path: v for v in model.weights}
     for variable in qat.weights:
         if variable.path in values:
-            variable.assign(values.pop(variable.path))
+            variable.assign(keras.ops.copy(values.pop(variable.path).value))  # own buffer: JAX fit donates them
     if values:
         raise RuntimeError(f"Weights without a place in the quantised copy: {sorted(values)[:5]}.")
     if calibration is not None:

@@ -13,7 +13,17 @@ import pytest
 import keras_mlp
 from keras_mlp.backend import keras
 from keras_mlp.quantization import int8_converter, quantize_aware, range_quantizers
-from tests.helpers import assert_not_degenerate, gradients, random_images, random_tiny_model, subprocess_env
+from tests.backends import tensorflow_only
+from tests.helpers import (
+    assert_every_variable_gets_a_gradient,
+    assert_not_degenerate,
+    gradients,
+    random_images,
+    random_tiny_model,
+    subprocess_env,
+)
+
+numpy = keras.ops.convert_to_numpy
 
 # One registered variant per family, read from the registry (a new family joins the matrix by itself).
 FAMILIES = {}
@@ -51,7 +61,7 @@ def test_fake_quant_points(trained):
     block, model, _, _, _ = trained
     images = random_images(16, 32, seed=1)
     qat = quantize_aware(model, calibration=images)
-    expected, got = np.asarray(model(images)), np.asarray(qat(images))
+    expected, got = numpy(model(images)), numpy(qat(images))
     assert_not_degenerate(got)
     error = np.abs(got - expected).max() / np.abs(expected).max()
     assert 0 < error < 0.15, error  # measured 0.02-0.08
@@ -66,9 +76,9 @@ def test_keras_round_trip(trained, tmp_path):
     qat.save(tmp_path / "qat.keras")
     loaded = keras.models.load_model(tmp_path / "qat.keras")
     assert type(loaded) is type(qat) and loaded.get_config() == qat.get_config()
-    expected = np.asarray(qat(images))
+    expected = numpy(qat(images))
     assert_not_degenerate(expected)
-    np.testing.assert_array_equal(np.asarray(loaded(images)), expected)
+    np.testing.assert_array_equal(numpy(loaded(images)), expected)
 
 
 def test_fit(trained):
@@ -76,15 +86,15 @@ def test_fit(trained):
     observed."""
     _, model, qat, images, losses = trained
     assert losses[-1] < losses[0], losses
-    start = {v.path: np.asarray(v) for v in model.trainable_variables}
-    unmoved = [v.path for v in qat.trainable_variables if np.array_equal(np.asarray(v), start[v.path])]
+    start = {v.path: numpy(v) for v in model.trainable_variables}
+    unmoved = [v.path for v in qat.trainable_variables if np.array_equal(numpy(v), start[v.path])]
     assert not unmoved and len(start) == len(qat.trainable_variables), unmoved
-    dead = [v.path for v, g in zip(qat.trainable_variables, gradients(qat, images, _labels(64))) if not np.any(g)]
-    assert not dead, dead
-    unset = [q.path for q in range_quantizers(qat) if not float(q.seen.numpy()) or float(q.max.numpy()) <= 0]
+    assert_every_variable_gets_a_gradient(qat, gradients(qat, images, _labels(64)), fake_quantized=True)
+    unset = [q.path for q in range_quantizers(qat) if not float(numpy(q.seen)) or float(numpy(q.max)) <= 0]
     assert not unset, unset
 
 
+@tensorflow_only("TFLite conversion")
 def test_int8_learned_ranges(trained):
     """Full int8 with no representative dataset: every op output is int8 and its scale/zero point is a learned
     range (within one step); the file agrees with the QAT Keras model."""
@@ -113,7 +123,7 @@ def test_int8_learned_ranges(trained):
         interpreter.set_tensor(image_in["index"], quantized)
         interpreter.invoke()
         logits.append((interpreter.get_tensor(logits_out["index"]).astype(np.float32) - z_out) * s_out)
-    logits, expected = np.concatenate(logits), np.asarray(qat(images))
+    logits, expected = np.concatenate(logits), numpy(qat(images))
     assert_not_degenerate(expected)
     assert (logits.argmax(1) == expected.argmax(1)).mean() >= MIN_TOP1
     assert np.abs(logits - expected).max() / np.ptp(expected, axis=1).mean() <= MAX_ERROR
@@ -143,19 +153,25 @@ def test_missing_backend_op(monkeypatch):
         quantize_aware(random_tiny_model(FAMILIES["mixer"], num_blocks=1))
 
 
-def test_fit_jax():
-    """The same QAT model trains under JAX (a subprocess: the backend is chosen at import)."""
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_fit_on_another_backend(backend):
+    """The same QAT model trains under JAX and PyTorch (a subprocess: the backend is chosen at import), and leaves
+    the float model it was made from as it was."""
     script = textwrap.dedent(f"""
         import numpy as np, keras
         from keras_mlp.quantization import quantize_aware
         from tests.helpers import random_images, random_tiny_model
-        qat = quantize_aware(random_tiny_model({FAMILIES["mixer"]!r}, num_blocks=1))
+        model = random_tiny_model({FAMILIES["mixer"]!r}, num_blocks=1)
+        expected = keras.ops.convert_to_numpy(model(random_images(2, 32)))
+        qat = quantize_aware(model)
         qat.compile(optimizer=keras.optimizers.Adam(1e-3),
                     loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         losses = qat.fit(random_images(32, 32), np.arange(32) % 5, epochs=3, batch_size=16, verbose=0).history["loss"]
-        assert keras.backend.backend() == "jax" and losses[-1] < losses[0], losses
+        assert keras.backend.backend() == {backend!r} and losses[-1] < losses[0], losses
+        # the float model is untouched (JAX's fit donates the QAT weights' buffers: they must be copies)
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(random_images(2, 32))), expected)
         print("ok", losses)
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                          env=subprocess_env(KERAS_BACKEND="jax"))
+                          env=subprocess_env(KERAS_BACKEND=backend))
     assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-2000:]
