@@ -1,7 +1,8 @@
 """Peer figures from timm on PyTorch CPU; run with a Python that has torch and timm (an optional extra).
 
-`python benchmarks/peers_timm.py VARIANT [VARIANT ...] [--only latency|train]` prints one JSON object: per variant,
-batch-1 latency with 1 and 2 threads, batch-32 latency and training images/s (AdamW, batch 32) with 2 threads.
+`python benchmarks/peers_timm.py VARIANT [VARIANT ...] [--only latency|train] [--compile]` prints one JSON object: per
+variant, batch-1 latency with 1 and 2 threads, batch-32 latency and training images/s (AdamW, batch 32) with 2
+threads; `--compile` trains with the whole step under `torch.compile`, as Keras' `jit_compile=True` does on PyTorch.
 """
 import json
 
@@ -23,9 +24,10 @@ def latency(model, runs: int) -> dict:
     return res
 
 
-def train(model, steps: int, precision: str = "float32") -> dict:
-    """Images/s of an eager AdamW step on a batch of 32, cross-entropy, 2 threads; `mixed_bfloat16`: the forward
-    pass and loss under `torch.autocast("cpu", torch.bfloat16)`, weights and optimizer in float32."""
+def train(model, steps: int, precision: str = "float32", compile_step: bool = False) -> dict:
+    """Images/s of an AdamW step on a batch of 32, cross-entropy, 2 threads, eager or (`compile_step`) under
+    `torch.compile`; `mixed_bfloat16`: the forward pass and loss under `torch.autocast("cpu", torch.bfloat16)`,
+    weights and optimizer in float32."""
     torch.set_num_threads(2)
     model.train()
     x32 = torch.randn(32, 3, 224, 224)  # outside inference_mode: autograd needs a normal tensor
@@ -38,12 +40,14 @@ def train(model, steps: int, precision: str = "float32") -> dict:
             loss = torch.nn.functional.cross_entropy(model(x32), y)
         loss.backward()
         opt.step()
-    stats = timed(step, steps, warmup=2, min_warmup_s=0.5)
+    stats = timed(torch.compile(step) if compile_step else step, steps, warmup=2, min_warmup_s=0.5)
     return {"train_batch32": {**stats, "images_per_s": 32 / (stats["median_ms"] / 1e3)}}
 
 
 def main(argv=None):
-    args = peer_parser(__doc__.splitlines()[0]).parse_args(argv)
+    parser = peer_parser(__doc__.splitlines()[0])
+    parser.add_argument("--compile", action="store_true", help="train with the step under torch.compile")
+    args = parser.parse_args(argv)
     out = {"torch": torch.__version__, "timm": timm.__version__}
     for name in args.names:
         if name not in timm.list_models():
@@ -51,7 +55,8 @@ def main(argv=None):
             continue
         model = timm.create_model(name, pretrained=False).eval()
         res = {} if args.only == "train" else latency(model, args.runs)
-        out[name] = res if args.only == "latency" else {**res, **train(model, args.train_steps, args.precision)}
+        out[name] = res if args.only == "latency" else {**res, **train(model, args.train_steps, args.precision,
+                                                                              args.compile)}
     print(json.dumps(out))
 
 

@@ -5,10 +5,12 @@
 Per round and precision (float32; mixed bfloat16 where the CPU computes bf16 natively), every runner trains the
 same variant at batch 32 (AdamW, cross-entropy, random images) in a fresh process, back to back, the order
 reversed every other round: Keras on TensorFlow (plain graph and XLA), on JAX (jitted) and on PyTorch (eager, and
-`torch.compile` with `--torch-compile`), and timm with the same step in eager PyTorch (`torch.autocast` for bf16,
-`benchmarks/peers_timm.py`). A figure is the median step time of `model.fit` after its warm-up steps (compilation
-included there), timed by a callback. Ratios to timm are formed within each round; the summary is their median
-(range). The targets: on the fastest backend, float32 >= 1.0x timm and mixed bf16 >= 0.8x timm's autocast.
+`jit_compile=True`: the whole step under `torch.compile`), and timm with the same step in PyTorch, eager and under
+`torch.compile` (`torch.autocast` for bf16, `benchmarks/peers_timm.py`). Keras on PyTorch runs in the Python of
+`--torch-python` (keras installed beside torch and timm), so that both use the same torch build. A figure is the
+median step time after the warm-up steps (compilation included there), timed by a callback. Ratios to timm are
+formed within each round; the summary is their median (range). The targets: on the fastest backend, float32 >= 1.0x
+timm and mixed bf16 >= 0.8x timm's autocast (both eager timm, as `benchmarks.run` measures it).
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ RUNNERS = {  # name: (KERAS_BACKEND, compile's jit_compile)
     "torch": ("torch", False),
     "torch_compile": ("torch", True),
 }
+PEERS = {"timm": [], "timm_compile": ["--compile"]}  # name: peers_timm.py options
 TARGETS = {"float32": 1.0, "mixed_bfloat16": 0.8}  # fastest backend / timm, per precision
 
 
@@ -64,13 +67,14 @@ def fit_throughput(name: str, precision: str, steps: int, warmup: int, jit_compi
 
 def run_one(runner: str, name: str, precision: str, steps: int, warmup: int, torch_python: str) -> dict:
     """One runner's figure in a fresh process; {'skipped': reason} when it fails (e.g. timm not installed)."""
-    if runner == "timm":
+    if runner in PEERS:
         out = procs.peers("peers_timm.py", torch_python, [name, "--only", "train", "--train-steps", str(steps),
-                                                          "--precision", precision])
+                                                          "--precision", precision, *PEERS[runner]])
         figure = ((out.get(name) or {}).get("train_batch32") or {}).get("images_per_s")
         return {"images_per_s": figure, "versions": {k: out.get(k) for k in ("torch", "timm")}} if figure else out
     backend, jit = RUNNERS[runner]
-    argv = [sys.executable, "-m", "benchmarks.train_backends", "--worker", name, "--precisions", precision,
+    python = torch_python if backend == "torch" else sys.executable
+    argv = [python, "-m", "benchmarks.train_backends", "--worker", name, "--precisions", precision,
             "--steps", str(steps), "--warmup", str(warmup), *(["--jit"] if jit else [])]
     try:
         return procs.run_json(argv, env={"KERAS_BACKEND": backend})
@@ -95,11 +99,12 @@ def rounds(name: str, runners: list[str], precisions, rounds_: int, steps: int, 
         figures = {r: [row[precision][r].get("images_per_s") for row in per_round] for r in runners}
         measured = {r: v for r, v in figures.items() if all(v)}
         entry = {r: summarize(v) for r, v in measured.items()}
-        if "timm" in measured:
-            for r in measured:
-                if r != "timm":
-                    entry[r]["vs_timm"] = summarize([a / b for a, b in zip(measured[r], measured["timm"])])
-        ours = {r: entry[r]["median"] for r in measured if r != "timm"}
+        for peer in PEERS:
+            if peer in measured:
+                for r in measured:
+                    if r not in PEERS:
+                        entry[r][f"vs_{peer}"] = summarize([a / b for a, b in zip(measured[r], measured[peer])])
+        ours = {r: entry[r]["median"] for r in measured if r not in PEERS}
         if ours:
             fastest = max(ours, key=ours.get)
             entry["fastest"] = fastest
@@ -110,21 +115,26 @@ def rounds(name: str, runners: list[str], precisions, rounds_: int, steps: int, 
     return {"per_round": per_round, "summary": summary}
 
 
+def _ratio(ratio: dict | None) -> str:
+    return f"{ratio['median']:.2f} ({ratio['min']:.2f}–{ratio['max']:.2f})" if ratio else ""
+
+
 def markdown(result: dict) -> str:
-    """Images/s per runner and precision (median of rounds, range), ratio to timm, and the targets."""
+    """Images/s per runner and precision (median of rounds, range), ratios to timm eager and compiled, targets."""
     m, args = result["machine"], result["args"]
     lines = [f"Training images/s of {args['variant']} with `model.fit` per Keras backend beside timm, batch 32, AdamW "
              f"({args['rounds']} alternating rounds, {args['steps']} timed steps each after {args['warmup']} warm-up "
              f"steps; median of rounds, range). Machine: {m['cpu']} ({', '.join(m['isa'])}), {m['cores']} cores; "
-             f"{m['date']}.", "", "| runner | precision | images/s | / timm |", "|---|---|---|---|"]
+             f"{m['date']}.", "", "| runner | precision | images/s | / timm | / timm compiled |",
+             "|---|---|---|---|---|"]
     for precision, entry in result["summary"].items():
         for runner in result["args"]["runners"]:
             if runner not in entry:
-                lines.append(f"| {runner} | {precision} | not measured | |")
+                lines.append(f"| {runner} | {precision} | not measured | | |")
                 continue
-            e, ratio = entry[runner], entry[runner].get("vs_timm")
+            e = entry[runner]
             lines.append(f"| {runner} | {precision} | {e['median']:.1f} ({e['min']:.1f}–{e['max']:.1f}) | "
-                         + (f"{ratio['median']:.2f} ({ratio['min']:.2f}–{ratio['max']:.2f})" if ratio else "") + " |")
+                         f"{_ratio(e.get('vs_timm'))} | {_ratio(e.get('vs_timm_compile'))} |")
     lines.append("")
     for precision, entry in result["summary"].items():
         t = entry.get("target")
@@ -140,8 +150,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=5, help="timed training steps per figure")
     parser.add_argument("--warmup", type=int, default=2, help="untimed first steps (compilation) per figure")
-    parser.add_argument("--runners", nargs="+", default=["tensorflow", "tensorflow_xla", "jax", "torch", "timm"],
-                        choices=[*RUNNERS, "timm"])
+    parser.add_argument("--runners", nargs="+", default=[*RUNNERS, *PEERS], choices=[*RUNNERS, *PEERS])
     parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=None,
                         help="default: float32, plus mixed_bfloat16 where the CPU has native bf16")
     parser.add_argument("--torch-python", default=sys.executable, help="a Python with torch + timm for the timm peer")

@@ -122,7 +122,7 @@ def quantizable_layer_norms(model):
              if isinstance(layer, keras.layers.LayerNormalization) and not isinstance(layer, LayerNorm)
              and not getattr(layer, "rms_scaling", False)]
     for layer in norms:
-        object.__setattr__(layer, "call", functools.partial(LayerNorm.call, layer))
+        object.__setattr__(layer, "call", functools.partial(LayerNorm.quantizable_call, layer))
     try:
         yield
     finally:

@@ -6,6 +6,7 @@ figures the benchmark reports are computed from the right measurements.
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -152,33 +153,41 @@ def test_backend_rounds_run_each_backend_in_its_own_process_and_ratio_within_the
     import benchmarks.procs as procs
     from benchmarks import train_backends
 
-    figures = {"tensorflow": iter([2.0, 3.0]), "jax": iter([4.0, 3.0]), "timm": iter([5.0, 4.0])}
+    figures = {"tensorflow": iter([2.0, 3.0]), "torch": iter([4.0, 3.0]), "timm": iter([5.0, 4.0]),
+               "timm_compile": iter([8.0, 6.0])}
     order = []
 
     def run_json(argv, env=None, timeout=3600):
         backend = env["KERAS_BACKEND"]
         order.append(backend)
         assert argv[argv.index("--worker") + 1] == "m" and argv[argv.index("--precisions") + 1] == "float32"
-        assert ("--jit" in argv) == (backend == "jax")
+        assert ("--jit" in argv) == (backend == "torch")
+        assert argv[0] == ("torch-python" if backend == "torch" else sys.executable)  # the same torch as timm's
         return {"images_per_s": next(figures[backend])}
 
     def peers(script, python, args, env=None, timeout=3600):
-        order.append("timm")
-        return {"m": {"train_batch32": {"images_per_s": next(figures["timm"])}}}
+        name = "timm_compile" if "--compile" in args else "timm"
+        assert python == "torch-python"
+        order.append(name)
+        return {"m": {"train_batch32": {"images_per_s": next(figures[name])}}}
 
     monkeypatch.setattr(procs, "run_json", run_json)
     monkeypatch.setattr(procs, "peers", peers)
-    out = train_backends.rounds("m", ["tensorflow", "jax", "timm"], ["float32"], 2, 5, 2, "python")
-    assert order == ["tensorflow", "jax", "timm", "timm", "jax", "tensorflow"]
+    runners = ["tensorflow", "torch_compile", "timm", "timm_compile"]
+    out = train_backends.rounds("m", runners, ["float32"], 2, 5, 2, "torch-python")
+    assert order == ["tensorflow", "torch", "timm", "timm_compile", "timm_compile", "timm", "torch", "tensorflow"]
     entry = out["summary"]["float32"]
-    assert entry["jax"]["vs_timm"]["rounds"] == pytest.approx([0.8, 0.75])
-    assert entry["fastest"] == "jax" and entry["target"] == {"bound": 1.0, "value": pytest.approx(0.775),
-                                                              "met": False}
+    assert entry["torch_compile"]["vs_timm"]["rounds"] == pytest.approx([0.8, 0.75])
+    assert entry["torch_compile"]["vs_timm_compile"]["rounds"] == pytest.approx([0.5, 0.5])
+    assert "timm_compile" not in entry["tensorflow"] and "vs_timm" not in entry["timm_compile"]
+    assert entry["fastest"] == "torch_compile" and entry["target"] == {"bound": 1.0, "value": pytest.approx(0.775),
+                                                                        "met": False}
     table = train_backends.markdown({**out, "machine": {"cpu": "c", "isa": [], "cores": 2, "date": "d"},
                                      "args": {"variant": "m", "rounds": 2, "steps": 5, "warmup": 2,
-                                              "runners": ["tensorflow", "jax", "timm"]}})
-    assert "| jax | float32 | 3.5 (3.0–4.0) | 0.78 (0.75–0.80) |" in table
-    assert "fastest Keras backend jax, 0.78× timm (target >= 1.0: not met)" in table
+                                              "runners": runners}})
+    assert "| torch_compile | float32 | 3.5 (3.0–4.0) | 0.78 (0.75–0.80) | 0.50 (0.50–0.50) |" in table
+    assert "| timm | float32 | 4.5 (4.0–5.0) |  |  |" in table
+    assert "fastest Keras backend torch_compile, 0.78× timm (target >= 1.0: not met)" in table
 
 
 def test_fit_throughput_times_the_steps_after_warm_up(monkeypatch):

@@ -4,12 +4,17 @@ Keras 3's `LayerNormalization` lowers to NEG and SQUARED_DIFFERENCE, which the T
 (NEG has no int8/int16 rule, SQUARED_DIFFERENCE no int16 kernel), so an int8 model would keep float islands.
 The same maths written as c = x − μ; c · rsqrt(mean(c²) + ε) · γ + β lowers to SUB/MUL/MEAN/RSQRT/ADD, all
 quantisable, in float32, int8, int16x8 and QAT alike.
+
+On the PyTorch backend a float layer runs Keras' own `LayerNormalization` instead, which calls PyTorch's fused
+kernel (`torch.nn.functional.layer_norm`): the decomposed form costs nine elementwise passes there, forward and
+back. Nothing is exported from PyTorch, and XLA fuses the decomposed form on JAX and TensorFlow anyway.
 """
 from __future__ import annotations
 
-from keras_mlp.backend import keras, ops, serializable
+from keras_mlp.backend import LEGACY, keras, ops, serializable
 from keras_mlp.layers.quant import check_quantization, fq, quant_config, range_quantizers
 
+FUSED_KERNEL = not LEGACY and keras.backend.backend() == "torch"
 POINTS = ("mean", "centred", "square", "variance", "variance_eps", "rsqrt", "normalised", "scaled", "output")
 
 
@@ -36,6 +41,12 @@ class LayerNorm(keras.layers.LayerNormalization):
         self.quantizers = range_quantizers(self, self.quantization, *POINTS)
 
     def call(self, inputs, training=None):
+        if self.quantization is None and FUSED_KERNEL:
+            return super().call(inputs)
+        return self.quantizable_call(inputs, training)
+
+    def quantizable_call(self, inputs, training=None):
+        """The SUB/MUL/MEAN/RSQRT/ADD form, fake-quantised at `POINTS` under `quantization`."""
         def q(name, t):
             return fq(self, name, t, training)
         x = ops.cast(inputs, self.dtype)  # the variable dtype: float32 under mixed precision
@@ -45,7 +56,7 @@ class LayerNorm(keras.layers.LayerNormalization):
         centred = q("centred", x - q("mean", ops.mean(x, axes, True)))
         variance = q("variance", ops.mean(q("square", centred * centred), axes, True))
         variance = q("variance_eps", variance + self.epsilon)
-        # (`getattr`: export binds this `call` to plain Keras LayerNormalization layers, which have no `quantization`)
+        # (`getattr`: export binds this form to plain Keras LayerNormalization layers, which have no `quantization`)
         if getattr(self, "quantization", None) is not None:  # a variance under half a step rounds to 0: rsqrt = inf
             variance = ops.maximum(variance, self.epsilon)
         y = q("normalised", centred * q("rsqrt", ops.rsqrt(variance)))
