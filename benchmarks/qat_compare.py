@@ -46,7 +46,7 @@ def run(seed: int, epochs: int, qat_epochs: int, qat_lr: float,
     import keras_mlp
     from export.convert import to_tflite
     from export.datasets import load_splits
-    from export.parity import run_tflite
+    from export.litert import run as run_tflite
     from export.qat import quantization_aware_training
     from keras_mlp.quantization import calibrate, int8_converter, quantize_aware
 
@@ -69,7 +69,7 @@ def run(seed: int, epochs: int, qat_epochs: int, qat_lr: float,
           lambda: top1(run_tflite(to_tflite(model, "int8", calibration, progress=False), xt), yt))
     timed("tfmot QAT int8", f"int8 file ({qat_epochs} QAT epochs)", lambda: top1(run_tflite(
         quantization_aware_training(model, x, y, calibration, epochs=qat_epochs, learning_rate=qat_lr,
-                                    seed=seed, progress=False)[0], xt), yt))
+                                    seed=seed, progress=False).files["qat"], xt), yt))
 
     def keras_qat(weight_bits=8, activation_bits=8, fit=True, convert=True):
         qat = quantize_aware(model, weight_bits=weight_bits, activation_bits=activation_bits)

@@ -200,3 +200,18 @@ def test_fit_throughput_times_the_steps_after_warm_up(monkeypatch):
     assert out["backend"] == "tensorflow" and out["steps"] == 3 and out["warmup_s"] > 0
     assert out["min_ms"] <= out["median_ms"] <= out["max_ms"]
     assert out["images_per_s"] == pytest.approx(4 / (out["median_ms"] / 1e3))
+
+
+def test_qat_compare_produces_every_row():
+    """The one-command QAT comparison runs end to end (one short seed): every engine's file is made and scored."""
+    from benchmarks import qat_compare
+
+    rows = qat_compare.run(0, epochs=2, qat_epochs=1, qat_lr=1e-4, weight_bits=(4,))
+    assert [r[0] for r in rows] == ["float32", "PTQ int8", "tfmot QAT int8", "Keras-3 QAT int8", "PTQ W4A8",
+                                    "Keras-3 QAT W4A8"]
+    top1 = {setting: acc for setting, _, acc, _ in rows}
+    assert top1["float32"] > 0.3, top1  # 10 classes: chance is 0.1
+    assert top1["PTQ int8"] >= top1["float32"] - 0.1, top1  # int8 rounding alone (measured: within 1 point)
+    assert all(0.0 <= acc <= 1.0 for acc in top1.values()) and all(seconds > 0 for *_, seconds in rows), rows
+    table = qat_compare.markdown({0: rows}, [0])
+    assert f"| PTQ int8 | int8 file (256 calibration images) | {100 * top1['PTQ int8']:.2f} |" in table
